@@ -1,0 +1,5 @@
+"""Allow ``python -m wlmd``."""
+
+from wlmd.cli import main
+
+raise SystemExit(main())
