@@ -1,0 +1,206 @@
+"""One worklist file, parsed once into a compact record.
+
+A :class:`WorklistEntry` keeps the raw value bytes of every attribute (so
+responses carry exactly what the RIS wrote, as with wlmscpfs) and the decoded
+text of the matching keys (so matching never re-parses DICOM). Loading and
+the completeness check of PS3.4 Table K.6-1 live here; I/O is limited to
+reading the one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from wlmd.worklist import keys
+from wlmd.worklist.charset import decode
+
+#: A value in an entry: raw bytes (trailing padding removed), or the items of a sequence.
+Value = bytes | list["Item"]
+Item = dict[int, Value]
+
+
+class WorklistFileError(Exception):
+    """A ``.wl`` file that cannot be used; the message says why, for the log."""
+
+
+@dataclass
+class WorklistEntry:
+    """The parsed content of one ``.wl`` file."""
+
+    name: str
+    elements: Item
+    #: Raw (0008,0005) of the file ("" when absent).
+    charset: str = ""
+    #: PregnancyStatus (US) as a number, None when absent.
+    pregnancy_status: int | None = None
+    #: Decoded text of the top-level matching keys present in the file.
+    root_text: dict[int, str] = field(default_factory=dict)
+    #: Decoded text of the SPS matching keys, one dict per SPS item; None without SPS.
+    sps_text: list[dict[int, str]] | None = None
+
+    def sequence(self, tag_: int, item: Item | None = None) -> list[Item] | None:
+        value = (self.elements if item is None else item).get(tag_)
+        return value if isinstance(value, list) else None
+
+
+def load_entry(path: str, name: str) -> WorklistEntry:
+    """Parse one worklist file; raises :class:`WorklistFileError` with a reason."""
+    try:
+        ds = dcmread(path, force=True)
+    except FileNotFoundError as exc:
+        raise WorklistFileError("file vanished while reading") from exc
+    except PermissionError as exc:
+        raise WorklistFileError("permission denied") from exc
+    except IsADirectoryError as exc:
+        raise WorklistFileError("is a directory") from exc
+    except Exception as exc:  # pydicom raises many types for corrupt input
+        raise WorklistFileError(f"not a readable DICOM file ({_reason(exc)})") from exc
+    try:
+        elements = _read_item(ds)
+    except Exception as exc:
+        raise WorklistFileError(f"corrupt DICOM data ({_reason(exc)})") from exc
+    if not elements:
+        raise WorklistFileError("contains no DICOM data set (empty or not DICOM)")
+    charset = _text(elements.get(keys.SPECIFIC_CHARACTER_SET)).strip(" \x00")
+    entry = WorklistEntry(name=name, elements=elements, charset=charset)
+    entry.pregnancy_status = _pregnancy_status(ds)
+    entry.root_text = _texts(elements, keys.ROOT_MATCHING_TAGS, charset)
+    sps = entry.sequence(keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+    if sps is not None:
+        entry.sps_text = [_texts(item, keys.SPS_MATCHING_TAGS, charset) for item in sps]
+    return entry
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _read_item(ds: Dataset) -> Item:
+    """Raw values of a data set, recursing into sequences; file meta is skipped."""
+    item: Item = {}
+    for tag_ in ds:
+        t = int(tag_)
+        if t >> 16 <= 0x0002 or t & 0xFFFF == 0:
+            continue
+        elem = ds.get_item(t)
+        vr = elem.VR if elem is not None else None
+        if not vr:
+            try:
+                vr = dictionary_VR(Tag(t))
+            except KeyError:
+                vr = "UN"
+        if vr == "SQ":
+            item[t] = [_read_item(child) for child in ds[t].value or []]
+        elif isinstance(elem, RawDataElement):
+            item[t] = bytes(elem.value or b"").rstrip(b" \x00")
+        else:
+            item[t] = str(ds[t].value or "").encode("utf-8")
+    return item
+
+
+def _pregnancy_status(ds: Dataset) -> int | None:
+    try:
+        value = ds.get("PregnancyStatus")
+    except Exception:
+        return None
+    if value is None or value == "" or isinstance(value, (bytes, list)):
+        return None
+    return int(value)
+
+
+def _text(value: Value | None) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else ""
+
+
+def _texts(item: Item, tags: frozenset[int], charset: str) -> dict[int, str]:
+    return {t: decode(v, charset) for t, v in item.items() if t in tags and isinstance(v, bytes)}
+
+
+# --- completeness (PS3.4 Table K.6-1 return key type 1), dcmwlm DatasetIsComplete ---
+
+_REQUIRED_IN_SPS = (
+    keys.SCHEDULED_STATION_AE_TITLE,
+    keys.SPS_START_DATE,
+    keys.SPS_START_TIME,
+    keys.MODALITY,
+    keys.SPS_ID,
+)
+_REQUIRED_AT_ROOT = (
+    keys.REQUESTED_PROCEDURE_ID,
+    keys.STUDY_INSTANCE_UID,
+    keys.PATIENT_NAME,
+    keys.PATIENT_ID,
+)
+
+
+def incompleteness(entry: WorklistEntry) -> str | None:
+    """Why the entry lacks a type 1 return key, or None when it is complete.
+
+    The rules are wlmscpfs's (``--enable-file-reject``): exactly one SPS item;
+    the type 1 attributes present and non-empty; a procedure description, or
+    a code sequence whose items all have CodeValue and CodingSchemeDesignator;
+    referenced study/patient sequences absent, empty, or with complete items.
+    """
+    sps = entry.sequence(keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+    if sps is None or len(sps) != 1:
+        return "ScheduledProcedureStepSequence is missing or does not have exactly one item"
+    sps_item = sps[0]
+    for t in _REQUIRED_IN_SPS:
+        if _absent_or_empty(sps_item, t):
+            return f"ScheduledProcedureStepSequence > {_name(t)} is missing or empty"
+    for t in _REQUIRED_AT_ROOT:
+        if _absent_or_empty(entry.elements, t):
+            return f"{_name(t)} is missing or empty"
+    problem = _description_problem(
+        sps_item, keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
+    ) or _description_problem(
+        entry.elements, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
+    )
+    if problem:
+        return problem
+    for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
+        for ref in entry.sequence(t) or []:
+            if _absent_or_empty(ref, keys.REFERENCED_SOP_CLASS_UID) or _absent_or_empty(
+                ref, keys.REFERENCED_SOP_INSTANCE_UID
+            ):
+                return f"{_name(t)} has an item without ReferencedSOPClassUID/InstanceUID"
+    return None
+
+
+def _absent_or_empty(item: Item, t: int) -> bool:
+    value = item.get(t)
+    return value is None or len(value) == 0
+
+
+def _description_problem(item: Item, description: int, code_sequence: int) -> str | None:
+    codes = item.get(code_sequence)
+    if isinstance(codes, list):
+        if not codes:
+            return f"{_name(code_sequence)} is empty"
+        for code in codes:
+            if _absent_or_empty(code, keys.CODE_VALUE) or _absent_or_empty(
+                code, keys.CODING_SCHEME_DESIGNATOR
+            ):
+                return (
+                    f"{_name(code_sequence)} has an item without CodeValue/CodingSchemeDesignator"
+                )
+    text = item.get(description)
+    if text is None:
+        if not isinstance(codes, list):
+            return f"neither {_name(description)} nor {_name(code_sequence)} is present"
+    elif len(text) == 0:
+        return f"{_name(description)} is empty"
+    return None
+
+
+def _name(t: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return keyword_for_tag(t) or f"({t >> 16:04X},{t & 0xFFFF:04X})"

@@ -1,0 +1,116 @@
+"""The path of one worklist query, from identifier to responses.
+
+``check the search mask → read-lock the area → take its entries → match →
+build responses → release the lock``. The network layer sends what
+:func:`run_find` returns; nothing here knows about sockets or pynetdicom.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from wlmd.config import ReturnCharset
+from wlmd.worklist import keys, values
+from wlmd.worklist.entry import WorklistEntry
+from wlmd.worklist.match import MatchOptions, entry_matches
+from wlmd.worklist.respond import ResponseNode, build_response
+from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
+from wlmd.worklist.store import LockError, StorageArea
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FindOptions:
+    """The query-related settings of :class:`wlmd.config.Config`."""
+
+    sq_expansion: bool = True
+    no_fail: bool = False
+    return_charset: ReturnCharset = ReturnCharset.NONE
+    filter_issuer_aet: bool = False
+    limit_answers: int = 0
+    match: MatchOptions = field(default_factory=MatchOptions)
+
+
+@dataclass
+class FindResult:
+    """What to send: pending responses, then a final status (with details on failure)."""
+
+    final_status: int
+    responses: list[list[ResponseNode]] = field(default_factory=list)
+    pending_status: int = keys.PENDING
+    offending: list[int] = field(default_factory=list)
+    error_comment: str = ""
+    #: Matches before --limit-answers cut them.
+    match_count: int = 0
+
+
+def run_find(
+    area: StorageArea, identifier: Dataset, calling_ae: str, options: FindOptions
+) -> FindResult:
+    """Answer one C-FIND request against one storage area."""
+    mask = check_search_mask(identifier, options.sq_expansion)
+    if not mask.is_valid and not options.no_fail:
+        return FindResult(
+            keys.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+            offending=mask.offending,
+            error_comment=mask.error_comment,
+        )
+    try:
+        with area.read_locked():
+            entries = area.entries()
+            matches = select(entries, mask, calling_ae, options)
+            responses = [build_response(e, mask, options.return_charset) for e in matches]
+    except LockError as exc:
+        LOG.error("%s", exc)
+        return FindResult(keys.OUT_OF_RESOURCES, error_comment=_truncate(str(exc)))
+    result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
+    if mask.has_unsupported_keys:
+        result.pending_status = keys.PENDING_OPTIONAL_KEYS_UNSUPPORTED
+    if options.limit_answers and len(responses) > options.limit_answers:
+        # As Orthanc's LimitAnswers: the answer is incomplete, say so with Cancel.
+        del result.responses[options.limit_answers :]
+        result.final_status = keys.CANCEL
+    return result
+
+
+def select(
+    entries: list[WorklistEntry], mask: SearchMask, calling_ae: str, options: FindOptions
+) -> list[WorklistEntry]:
+    """The entries matching the mask, in storage order (file name)."""
+    restrict_to = (
+        calling_ae.strip() if options.filter_issuer_aet and not _has_station(mask) else None
+    )
+    return [
+        e
+        for e in entries
+        if entry_matches(e, mask, options.match)
+        and (restrict_to is None or _scheduled_for(e, restrict_to))
+    ]
+
+
+def _has_station(mask: SearchMask) -> bool:
+    """Does the query name a (non-universal) Scheduled Station AE Title?"""
+    sps = find(mask.nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+    if not isinstance(sps, MaskSequence) or not sps.items:
+        return False
+    station = find(sps.items[0], keys.SCHEDULED_STATION_AE_TITLE)
+    if not isinstance(station, MaskElement):
+        return False
+    return not values.is_universal(values.split_values("AE", station.text))
+
+
+def _scheduled_for(entry: WorklistEntry, station: str) -> bool:
+    for item in entry.sps_text or []:
+        text = item.get(keys.SCHEDULED_STATION_AE_TITLE, "")
+        if station in values.split_values("AE", text):
+            return True
+    return False
+
+
+def _truncate(text: str) -> str:
+    """Error Comment is LO: at most 64 characters."""
+    return text if len(text) <= 64 else text[:61] + "..."

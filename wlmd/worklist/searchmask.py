@@ -1,0 +1,193 @@
+"""Checking a C-FIND request identifier: PS3.4 K.6 / C.2.2, as wlmscpfs does it.
+
+``check_search_mask`` turns the request identifier into a cleaned
+:class:`SearchMask`: unsupported attributes are removed (and remembered, so the
+pending responses carry 0xFF01), empty sequences are expanded into the return
+keys wlmscpfs would return, matching key values are validated (an invalid one
+makes the query fail with 0xA900 unless ``--no-fail``). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import Tag
+
+from wlmd.worklist import keys, values
+from wlmd.worklist.charset import decode
+
+
+@dataclass
+class MaskElement:
+    """One non-sequence attribute of the search mask.
+
+    ``text`` is the decoded value used for matching; ``raw`` the value bytes
+    as received (echoed back only where wlmscpfs echoes the request).
+    """
+
+    tag: int
+    vr: str
+    text: str = ""
+    raw: bytes = b""
+
+
+@dataclass
+class MaskSequence:
+    tag: int
+    items: list[list[MaskNode]] = field(default_factory=list)
+
+
+MaskNode = MaskElement | MaskSequence
+
+
+@dataclass
+class SearchMask:
+    """A checked, cleaned search mask and what the check found."""
+
+    nodes: list[MaskNode]
+    #: Request attributes that are neither matching nor return keys (removed → 0xFF01).
+    unsupported: list[int] = field(default_factory=list)
+    #: Tags for (0000,0901) Offending Element when the request is invalid.
+    offending: list[int] = field(default_factory=list)
+    #: Text for (0000,0902) Error Comment when the request is invalid.
+    error_comment: str = ""
+    invalid_count: int = 0
+    #: The request's own (0008,0005): used for decoding only, never for matching.
+    request_charset: str = ""
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalid_count == 0
+
+    @property
+    def has_unsupported_keys(self) -> bool:
+        return bool(self.unsupported)
+
+
+def find(nodes: list[MaskNode], tag: int) -> MaskNode | None:
+    """The node with ``tag`` in one level of the mask, or None."""
+    for node in nodes:
+        if node.tag == tag:
+            return node
+    return None
+
+
+def check_search_mask(identifier: Dataset, sq_expansion: bool = True) -> SearchMask:
+    """Validate and clean a C-FIND identifier (dcmwlm ``CheckSearchMask``)."""
+    charset = _charset_of(identifier)
+    mask = SearchMask(nodes=[], request_charset=charset)
+    mask.nodes = _check_level(identifier, None, mask, sq_expansion)
+    if mask.invalid_count > 1:
+        mask.error_comment = "Syntax error in 1 or more matching keys"
+    return mask
+
+
+def _charset_of(identifier: Dataset) -> str:
+    raw = identifier.get_item(keys.SPECIFIC_CHARACTER_SET)
+    if raw is None:
+        return ""
+    if isinstance(raw, RawDataElement):
+        return bytes(raw.value or b"").decode("ascii", "replace").strip(" \x00")
+    value = raw.value
+    if isinstance(value, (list, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value or "")
+
+
+def _check_level(
+    ds: Dataset, parent: int | None, mask: SearchMask, sq_expansion: bool
+) -> list[MaskNode]:
+    nodes: list[MaskNode] = []
+    for tag_ in sorted(int(t) for t in ds):
+        if tag_ & 0xFFFF == 0:  # group lengths are dropped silently, as by DCMTK
+            continue
+        vr, raw_value, items = _read_element(ds, tag_)
+        if not keys.is_supported(tag_, parent):
+            # SpecificCharacterSet is dropped without the 0xFF01 warning.
+            if tag_ != keys.SPECIFIC_CHARACTER_SET:
+                mask.unsupported.append(tag_)
+            continue
+        if vr == "SQ":
+            nodes.append(_check_sequence(tag_, items or [], mask, sq_expansion))
+            continue
+        element = MaskElement(tag_, vr, decode(raw_value, mask.request_charset), raw_value)
+        if keys.is_matching_key(tag_, parent):
+            _check_matching_value(element, mask)
+        nodes.append(element)
+    return nodes
+
+
+def _read_element(ds: Dataset, tag_: int) -> tuple[str, bytes, list[Dataset] | None]:
+    """VR, raw value bytes and (for sequences) items, without losing the bytes."""
+    elem = ds.get_item(tag_)
+    vr = elem.VR if elem is not None else None
+    if not vr:
+        try:
+            vr = dictionary_VR(Tag(tag_))
+        except KeyError:
+            vr = "UN"
+    if vr == "SQ" or (elem is not None and not isinstance(elem, RawDataElement) and vr == "SQ"):
+        return "SQ", b"", list(ds[tag_].value or [])
+    if isinstance(elem, RawDataElement):
+        return vr, bytes(elem.value or b""), None
+    return vr, _encode_value(ds[tag_].value), None
+
+
+def _encode_value(value: object) -> bytes:
+    """Bytes of a value that pydicom has already converted (e.g. built in code)."""
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (list, MultiValue)):
+        return b"\\".join(_encode_value(v) for v in value)
+    return str(value).encode("utf-8")
+
+
+def _check_sequence(
+    tag_: int, items: list[Dataset], mask: SearchMask, sq_expansion: bool
+) -> MaskSequence:
+    """An empty sequence is expanded; more than one item is an error (first kept)."""
+    if not items or (len(items) == 1 and len(items[0]) == 0):
+        if sq_expansion:
+            return MaskSequence(tag_, [_expansion(tag_)])
+        return MaskSequence(tag_, [[] for _ in items])
+    if len(items) > 1:
+        _offend(mask, tag_, "More than 1 item in sequence.")
+    return MaskSequence(tag_, [_check_level(items[0], tag_, mask, sq_expansion)])
+
+
+def _expansion(tag_: int) -> list[MaskNode]:
+    """The item wlmscpfs puts into an empty sequence of the request."""
+    nodes: list[MaskNode] = []
+    for keyword, vr in keys.SEQUENCE_EXPANSIONS.get(tag_, ()):
+        child = keys.tag(keyword)
+        if vr == "SQ":
+            nodes.append(MaskSequence(child, [_expansion(child)]))
+        else:
+            nodes.append(MaskElement(child, vr))
+    nodes.sort(key=lambda n: n.tag)
+    return nodes
+
+
+def _check_matching_value(element: MaskElement, mask: SearchMask) -> None:
+    """dcmwlm CheckMatchingKey: DA/TM syntax and character repertoires."""
+    if element.vr == "DA":
+        problem = values.date_query_problem(element.text)
+    elif element.vr == "TM":
+        problem = values.time_query_problem(element.text)
+    else:
+        problem = values.repertoire_problem(element.vr, element.text, bool(mask.request_charset))
+    if problem:
+        _offend(mask, element.tag, problem)
+
+
+def _offend(mask: SearchMask, tag_: int, comment: str) -> None:
+    if tag_ not in mask.offending:
+        mask.offending.append(tag_)
+    mask.error_comment = comment
+    mask.invalid_count += 1

@@ -1,0 +1,294 @@
+"""Value-level rules of PS3.4 C.2.2.2 as wlmscpfs 3.6.7 applies them.
+
+Pure functions over ``str`` values: validation of query values (what makes a
+request fail with 0xA900), universal/single-value/wildcard matching and
+date/time range matching, including the combined date+time matching of
+PS3.4 C.2.2.2.5.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import re
+from dataclasses import dataclass
+
+# --- validation of query values (dcmwlm CheckMatchingKey) ----------------------
+
+_DA_QUERY = re.compile(r"\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
+_TM_QUERY = re.compile(r"([01]\d|2[0-3])([0-5]\d(([0-5]\d|60)(\.\d{1,6})?)?)?")
+
+#: Characters wlmscpfs accepts in a CS matching key (upper case, digits, space, _, wildcards).
+_CS_CHARS = frozenset("*?ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _")
+#: AE: any printable ASCII character.
+_AE_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F))
+#: PN/LO/SH without a Specific Character Set in the request: printable ASCII but '~'.
+_DEFAULT_REPERTOIRE = _AE_CHARS - {"~"}
+
+
+def is_date(value: str) -> bool:
+    """A syntactically valid DA value (YYYYMMDD), as DCMTK's scanner sees it."""
+    return _DA_QUERY.fullmatch(value) is not None
+
+
+def is_time(value: str) -> bool:
+    """A syntactically valid TM value (HH[MM[SS[.F{1,6}]]])."""
+    return _TM_QUERY.fullmatch(value) is not None
+
+
+def _is_range_query(value: str, check) -> bool:  # type: ignore[no-untyped-def]
+    first, sep, second = value.partition("-")
+    if not sep:
+        return bool(check(first))
+    return (not first or check(first)) and (not second or check(second))
+
+
+def date_query_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid DA matching key value, or None if it is."""
+    value = value.strip(" ")
+    if not value or _is_range_query(value, is_date):
+        return None
+    return "Invalid value for an attribute with VR=DA"
+
+
+def time_query_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid TM matching key value, or None if it is."""
+    value = value.strip(" ")
+    if not value or _is_range_query(value, is_time):
+        return None
+    return "Invalid value for an attribute with VR=TM"
+
+
+def repertoire_problem(vr: str, value: str, request_has_charset: bool) -> str | None:
+    """Why a string matching key value is not acceptable, or None.
+
+    As wlmscpfs: CS allows only upper case letters, digits, space, underscore
+    and wildcards (so a multi-valued CS key fails); AE any printable ASCII;
+    PN/LO/SH printable ASCII except '~' unless the request declares a Specific
+    Character Set.
+    """
+    if not value:
+        return None
+    if vr == "CS":
+        allowed = _CS_CHARS
+    elif vr == "AE":
+        allowed = _AE_CHARS
+    elif vr in ("PN", "LO", "SH"):
+        if request_has_charset:
+            return None
+        allowed = _DEFAULT_REPERTOIRE
+    else:
+        return None
+    if all(ch in allowed for ch in value):
+        return None
+    return f"Invalid Character Repertoire for datatype {vr}"
+
+
+# --- normalisation ---------------------------------------------------------------
+
+
+def normalize(vr: str, value: str) -> str:
+    """Strip insignificant spaces as DCMTK does before matching.
+
+    Leading spaces are significant for PN, DA and TM only (trailing never are).
+    """
+    value = value.rstrip(" \x00")
+    if vr not in ("PN", "DA", "TM"):
+        value = value.lstrip(" ")
+    return value
+
+
+def split_values(vr: str, value: str) -> list[str]:
+    """The normalised values of a (possibly multi-valued) string."""
+    return [normalize(vr, v) for v in value.split("\\")]
+
+
+def is_universal(values: list[str]) -> bool:
+    """Universal matching (C.2.2.2.3): empty, or nothing but '*' in every value.
+
+    wlmscpfs decides this before looking at the key's own matching type, so a
+    lone '*' is universal even for PatientID, where wildcards are otherwise
+    taken literally.
+    """
+    return all(not v.strip("*") for v in values)
+
+
+# --- single value and wildcard matching -------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _wildcard_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for ch in pattern:
+        if ch == "*":
+            parts.append(".*")
+        elif ch == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(ch))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def wildcard_match(pattern: str, candidate: str) -> bool:
+    """'*' matches any sequence (also empty), '?' exactly one character."""
+    if not pattern:
+        return True
+    return _wildcard_regex(pattern).fullmatch(candidate) is not None
+
+
+def string_match(query: str, candidate: str, wildcards: bool) -> bool:
+    """Single value matching, or wildcard matching when the key allows it."""
+    if wildcards:
+        return wildcard_match(query, candidate)
+    return not query or query == candidate
+
+
+def any_value_matches(queries: list[str], candidates: list[str], predicate) -> bool:  # type: ignore[no-untyped-def]
+    """Multi-valued matching: some query value matches some candidate value."""
+    return any(predicate(q, c) for q in queries for c in candidates)
+
+
+# --- dates and times ---------------------------------------------------------------
+
+
+def parse_date(value: str) -> _dt.date | None:
+    """A DA value (also the old 'YYYY.MM.DD' form) as a date, None if invalid."""
+    if len(value) == 10 and value[4] == "." and value[7] == ".":
+        value = value[:4] + value[5:7] + value[8:]
+    if len(value) != 8 or not value.isdigit():
+        return None
+    try:
+        return _dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        return None
+
+
+def parse_time(value: str) -> float | None:
+    """A TM value (also 'HH:MM[:SS[.F]]') as seconds since midnight, None if invalid."""
+    if ":" in value:
+        head, _, frac = value.partition(".")
+        fields = head.split(":")
+        if not 2 <= len(fields) <= 3 or not all(len(f) == 2 and f.isdigit() for f in fields):
+            return None
+        value = "".join(fields) + ("." + frac if frac else "")
+    if len(value) < 2 or not value[:2].isdigit():
+        return None
+    hours = int(value[:2])
+    minutes = 0
+    seconds = 0.0
+    rest = value[2:]
+    if rest:
+        if len(rest) < 2 or not rest[:2].isdigit():
+            return None
+        minutes = int(rest[:2])
+        rest = rest[2:]
+    if rest:
+        if len(rest) < 2 or not rest[:2].isdigit():
+            return None
+        seconds = float(int(rest[:2]))
+        rest = rest[2:]
+        if rest:
+            if rest[0] != "." or not rest[1:].isdigit() or len(rest) > 7:
+                return None
+            seconds += float("0" + rest)
+    if hours > 23 or minutes > 59 or seconds >= 61:
+        return None
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A query value split at its first '-' (C.2.2.2.5)."""
+
+    first: str
+    second: str
+    is_range: bool
+
+    @classmethod
+    def of(cls, value: str) -> _Range:
+        first, sep, second = value.partition("-")
+        return cls(first, second if sep else first, bool(sep))
+
+
+def _range_match(query: str, candidate, parse) -> bool:  # type: ignore[no-untyped-def]
+    if candidate is None:
+        return False
+    rng = _Range.of(query)
+    low = parse(rng.first) if rng.first else None
+    if rng.first and low is None:
+        return False
+    if not rng.is_range:
+        return bool(rng.first) and low == candidate
+    high = parse(rng.second) if rng.second else None
+    if rng.second and high is None:
+        return False
+    return (low is None or low <= candidate) and (high is None or candidate <= high)
+
+
+def date_match(query: str, candidate: str) -> bool:
+    """Single date or date range matching; an unparsable candidate never matches."""
+    if not query:
+        return True
+    return _range_match(query, parse_date(candidate), parse_date)
+
+
+def time_match(query: str, candidate: str) -> bool:
+    """Single time or time range matching; an unparsable candidate never matches."""
+    if not query:
+        return True
+    return _range_match(query, parse_time(candidate), parse_time)
+
+
+def date_time_match(date_q: str, time_q: str, date_c: str, time_c: str) -> bool:
+    """Combined date+time range matching (PS3.4 C.2.2.2.5.1), as DCMTK does it.
+
+    When the date and time queries have the same range shape, they are taken
+    together as one datetime range ("20240101-20240102" with "2200-0600" is
+    22:00 on the 1st to 06:00 on the 2nd); otherwise each is matched alone.
+    """
+    if not date_q:
+        return time_match(time_q, time_c)
+    if not time_q:
+        return date_match(date_q, date_c)
+    cand_date = parse_date(date_c)
+    if cand_date is None:
+        return False
+    cand_time = 0.0
+    if time_c:
+        parsed = parse_time(time_c)
+        if parsed is None:
+            return False
+        cand_time = parsed
+    candidate = (cand_date, cand_time)
+    dq, tq = _Range.of(date_q), _Range.of(time_q)
+    if dq.is_range != tq.is_range or (not dq.first and tq.first) or (not dq.second and tq.second):
+        return _range_match(date_q, cand_date, parse_date) and _range_match(
+            time_q, cand_time, parse_time
+        )
+    low = _pair(dq.first, tq.first)
+    if dq.first and low is None:
+        return False
+    if not dq.is_range:
+        return low == candidate
+    high = _pair(dq.second, tq.second)
+    if dq.second and high is None:
+        return False
+    return (not dq.first or (low is not None and low <= candidate)) and (
+        not dq.second or (high is not None and candidate <= high)
+    )
+
+
+def _pair(date_s: str, time_s: str) -> tuple[_dt.date, float] | None:
+    """A (date, seconds) bound; a missing time means midnight, as OFDateTime."""
+    if not date_s:
+        return None
+    d = parse_date(date_s)
+    if d is None:
+        return None
+    t = 0.0
+    if time_s:
+        parsed = parse_time(time_s)
+        if parsed is None:
+            return None
+        t = parsed
+    return (d, t)
