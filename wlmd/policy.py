@@ -1,0 +1,82 @@
+"""Association acceptance policy, in wlmscpfs's order (dcmwlm WlmActivityManager).
+
+``--refuse`` → application context → ``--reject`` (no Implementation Class UID)
+→ (the supervisor's ``--max-associations``) → called AE title names a storage
+area. Pure: the caller passes in what it knows about the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The DICOM Application Context Name (PS3.7 A.2.1).
+DICOM_APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+
+# A-ASSOCIATE-RJ result / source / reason (PS3.8 9.3.4)
+REJECTED_PERMANENT = 0x01
+REJECTED_TRANSIENT = 0x02
+SOURCE_SERVICE_USER = 0x01
+SOURCE_SERVICE_PROVIDER_PRESENTATION = 0x03
+REASON_NO_REASON_GIVEN = 0x01
+REASON_APPLICATION_CONTEXT_NOT_SUPPORTED = 0x02
+REASON_CALLED_AE_NOT_RECOGNIZED = 0x07
+REASON_LOCAL_LIMIT_EXCEEDED = 0x02
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An A-ASSOCIATE-RJ to send, and why (for the log)."""
+
+    result: int
+    source: int
+    reason: int
+    why: str
+
+
+REFUSED = Rejection(
+    REJECTED_PERMANENT, SOURCE_SERVICE_USER, REASON_NO_REASON_GIVEN, "refused (--refuse)"
+)
+BAD_APPLICATION_CONTEXT = Rejection(
+    REJECTED_TRANSIENT,
+    SOURCE_SERVICE_USER,
+    REASON_APPLICATION_CONTEXT_NOT_SUPPORTED,
+    "application context not supported",
+)
+NO_IMPLEMENTATION_UID = Rejection(
+    REJECTED_PERMANENT,
+    SOURCE_SERVICE_USER,
+    REASON_NO_REASON_GIVEN,
+    "no implementation class UID (--reject)",
+)
+TOO_MANY_ASSOCIATIONS = Rejection(
+    REJECTED_TRANSIENT,
+    SOURCE_SERVICE_PROVIDER_PRESENTATION,
+    REASON_LOCAL_LIMIT_EXCEEDED,
+    "too many associations (--max-associations)",
+)
+UNKNOWN_CALLED_AE = Rejection(
+    REJECTED_PERMANENT,
+    SOURCE_SERVICE_USER,
+    REASON_CALLED_AE_NOT_RECOGNIZED,
+    "called AE title has no storage area",
+)
+
+
+def check_association(
+    *,
+    refuse: bool,
+    reject_without_implementation_uid: bool,
+    application_context: str,
+    implementation_class_uid: str,
+    has_storage_area: bool,
+) -> Rejection | None:
+    """The rejection to send, or None to go on negotiating."""
+    if refuse:
+        return REFUSED
+    if application_context != DICOM_APPLICATION_CONTEXT:
+        return BAD_APPLICATION_CONTEXT
+    if reject_without_implementation_uid and not implementation_class_uid:
+        return NO_IMPLEMENTATION_UID
+    if not has_storage_area:
+        return UNKNOWN_CALLED_AE
+    return None

@@ -1,0 +1,299 @@
+"""The supervisor: listen, accept, apply the connection policy, fork, reap, handle signals.
+
+In the spirit of gunicorn's arbiter: signal handlers only queue the signal
+and wake the loop through a pipe; the loop dispatches; children are reaped
+with ``waitpid(-1, WNOHANG)``; no DICOM logic lives here. It is
+single-threaded, so forking is safe. With ``--single-process`` it serves one
+association at a time itself, as wlmscpfs does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import signal
+import socket
+import time
+
+from wlmd import policy
+from wlmd.config import Config, ProcessModel
+from wlmd.worklist.store import WorklistStore
+
+LOG = logging.getLogger("wlmd.supervisor")
+
+#: How long running associations may finish after SIGTERM before they are killed.
+GRACEFUL_TIMEOUT = 10.0
+_A_ASSOCIATE_RQ = 0x01
+_A_ASSOCIATE_RJ = 0x03
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = WorklistStore(config.data_files_path, config.enable_file_reject)
+        self.sockets: list[socket.socket] = []
+        self.workers: dict[int, float] = {}
+        self._signals: list[int] = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stopping = False
+
+    # --- start-up --------------------------------------------------------------------
+    def listen(self) -> None:
+        """Bind the port: the given address, or all interfaces (IPv6 + IPv4 where possible)."""
+        address = self.config.listen_address
+        port = self.config.port
+        if address:
+            infos = socket.getaddrinfo(
+                address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            family, _, _, _, sockaddr = infos[0]
+            self.sockets.append(_bind(family, sockaddr))
+        else:
+            try:
+                sock = _bind(socket.AF_INET6, ("::", port), dual_stack=True)
+            except OSError:
+                sock = _bind(socket.AF_INET, ("0.0.0.0", port))
+            self.sockets.append(sock)
+        where = ", ".join(_where(s.getsockname()) for s in self.sockets)
+        LOG.info("listening on %s (%s mode)", where, self.config.process_model.value)
+        _notify_systemd("READY=1")
+
+    # --- main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, self._queue_signal)
+        try:
+            while not self._stopping:
+                self._dispatch_signals()
+                if self._stopping:
+                    break
+                try:
+                    ready, _, _ = select.select([*self.sockets, self._wake_r], [], [], 1.0)
+                except InterruptedError:
+                    continue
+                for sock in ready:
+                    if sock is self._wake_r:
+                        _drain(self._wake_r)
+                    else:
+                        self._accept(sock)  # type: ignore[arg-type]
+        finally:
+            self._shutdown()
+        return 0
+
+    def _queue_signal(self, signum: int, _frame: object) -> None:
+        self._signals.append(signum)
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"!")
+
+    def _dispatch_signals(self) -> None:
+        while self._signals:
+            sig = self._signals.pop(0)
+            if sig == signal.SIGCHLD:
+                self.reap()
+            elif sig == signal.SIGHUP:
+                self._handle_hup()
+            elif sig in (signal.SIGTERM, signal.SIGINT):
+                LOG.info("received %s, shutting down", signal.Signals(sig).name)
+                self._stopping = True
+
+    def _handle_hup(self) -> None:
+        from wlmd.logsetup import reload_logging
+
+        reload_logging(self.config)
+        LOG.info("SIGHUP: logging configuration reloaded")
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, peer = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            LOG.error("accept failed: %s", exc)
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.1)  # out of descriptors: don't spin
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = (peer[0], peer[1])
+        if self.config.process_model is ProcessModel.SINGLE:
+            self._serve_inline(conn, peer)
+            return
+        self.reap()
+        if len(self.workers) >= self.config.max_associations:
+            LOG.warning(
+                "association from %s:%d rejected: %d associations running (--max-associations)",
+                peer[0],
+                peer[1],
+                len(self.workers),
+            )
+            reject_connection(conn, policy.TOO_MANY_ASSOCIATIONS, self.config.acse_timeout)
+            return
+        self._fork_worker(conn, peer)
+
+    def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        from wlmd.worker import serve_association
+
+        try:
+            serve_association(conn, peer, self.config, self.store)
+        except Exception:
+            LOG.exception("association from %s:%d failed", peer[0], peer[1])
+
+    def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            LOG.error("cannot fork a worker for %s:%d: %s", peer[0], peer[1], exc)
+            conn.close()
+            return
+        if pid:
+            conn.close()
+            self.workers[pid] = time.monotonic()
+            return
+        status = 0
+        try:
+            self._become_worker()
+            from wlmd.worker import serve_association
+
+            serve_association(conn, peer, self.config, self.store)
+        except BaseException:
+            LOG.exception("worker for %s:%d failed", peer[0], peer[1])
+            status = 1
+        finally:
+            logging.shutdown()
+            os._exit(status)
+
+    def _become_worker(self) -> None:
+        """In the child: default signals, no listening sockets, die with the supervisor."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        for sock in self.sockets:
+            sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        _die_with_parent()
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.workers.pop(pid, None)
+            if os.WIFSIGNALED(status):
+                LOG.error("worker %d killed by signal %d", pid, os.WTERMSIG(status))
+            elif os.WEXITSTATUS(status):
+                LOG.error("worker %d exited with status %d", pid, os.WEXITSTATUS(status))
+
+    def _shutdown(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT
+        while self.workers and time.monotonic() < deadline:
+            self.reap()
+            if self.workers:
+                time.sleep(0.05)
+        for pid in list(self.workers):
+            LOG.warning("terminating worker %d after %.0f s grace period", pid, GRACEFUL_TIMEOUT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        while self.workers:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            self.workers.pop(pid, None)
+        LOG.info("stopped")
+
+
+def reject_connection(conn: socket.socket, rejection: policy.Rejection, timeout: float) -> None:
+    """Read the A-ASSOCIATE-RQ and answer A-ASSOCIATE-RJ, without forking."""
+    try:
+        conn.settimeout(timeout)
+        header = _recv_exactly(conn, 6)
+        if header and header[0] == _A_ASSOCIATE_RQ:
+            length = int.from_bytes(header[2:6], "big")
+            remaining = min(length, 1 << 20)  # the RQ is small; never buffer more
+            while remaining > 0:
+                chunk = conn.recv(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            conn.sendall(
+                bytes([_A_ASSOCIATE_RJ, 0])
+                + (4).to_bytes(4, "big")
+                + bytes([0, rejection.result, rejection.source, rejection.reason])
+            )
+            conn.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def _recv_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.socket:  # type: ignore[type-arg]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(sockaddr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _where(sockname: tuple) -> str:  # type: ignore[type-arg]
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: a SIGKILLed supervisor must not leave workers serving forever."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _notify_systemd(state: str) -> None:
+    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET."""
+    target = os.environ.get("NOTIFY_SOCKET")
+    if not target:
+        return
+    if target.startswith("@"):
+        target = "\0" + target[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(target)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        LOG.warning("cannot notify systemd: %s", exc)

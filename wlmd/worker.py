@@ -1,0 +1,335 @@
+"""One association, served in the current process (a forked worker or --single-process).
+
+The network layer is thin: pynetdicom handles the upper layer protocol; the
+handlers below apply the association policy, answer C-ECHO, and answer
+C-FIND from :mod:`wlmd.worklist`. Pending responses are encoded by wlmd
+itself (raw worklist bytes, no pydicom round trip) and sent straight to the
+DIMSE provider; pynetdicom sends the final status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from copy import deepcopy
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_FIND
+from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+from pynetdicom.transport import AddressInformation, AssociationSocket
+
+from wlmd import __version__, policy
+from wlmd.config import Config, PreferredSyntax
+from wlmd.logsetup import set_association_id
+from wlmd.requestlog import write_request_file
+from wlmd.worklist import keys
+from wlmd.worklist.encode import (
+    DEFLATED_EXPLICIT_LITTLE,
+    EXPLICIT_BIG,
+    EXPLICIT_LITTLE,
+    IMPLICIT_LITTLE,
+    encode_identifier,
+)
+from wlmd.worklist.match import MatchOptions
+from wlmd.worklist.query import FindOptions, FindResult, run_find
+from wlmd.worklist.store import WorklistStore
+
+LOG = logging.getLogger("wlmd.worker")
+
+IMPLEMENTATION_CLASS_UID = "2.25.272335116079396712994913927510549020011"
+IMPLEMENTATION_VERSION_NAME = f"WLMD_{__version__}"[:16]
+
+_ENCODINGS = {
+    ImplicitVRLittleEndian: IMPLICIT_LITTLE,
+    ExplicitVRLittleEndian: EXPLICIT_LITTLE,
+    ExplicitVRBigEndian: EXPLICIT_BIG,
+    DeflatedExplicitVRLittleEndian: DEFLATED_EXPLICIT_LITTLE,
+}
+
+#: Accepted transfer syntaxes, most preferred first (as wlmscpfs's +x options).
+_PREFERENCES = {
+    PreferredSyntax.UNCOMPRESSED: [
+        ExplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        ImplicitVRLittleEndian,
+    ],
+    PreferredSyntax.LITTLE: [ExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian],
+    PreferredSyntax.BIG: [ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian],
+    PreferredSyntax.DEFLATED: [
+        DeflatedExplicitVRLittleEndian,
+        ExplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        ImplicitVRLittleEndian,
+    ],
+    PreferredSyntax.IMPLICIT: [ImplicitVRLittleEndian],
+}
+
+_association_ids = itertools.count(1)
+
+
+def find_options(config: Config) -> FindOptions:
+    return FindOptions(
+        sq_expansion=config.sq_expansion,
+        no_fail=config.no_fail,
+        return_charset=config.return_charset,
+        filter_issuer_aet=config.filter_issuer_aet,
+        limit_answers=config.limit_answers,
+        match=MatchOptions(
+            case_insensitive_names=config.case_insensitive_names,
+            wildcards_all_keys=config.wildcards_all_keys,
+        ),
+    )
+
+
+def build_ae(config: Config) -> AE:
+    """The pynetdicom application entity: contexts, limits and timeouts."""
+    ae = AE(ae_title="WLMD")
+    ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+    ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+    ae.maximum_pdu_size = config.max_pdu
+    ae.acse_timeout = config.acse_timeout
+    ae.dimse_timeout = config.dimse_timeout
+    ae.network_timeout = config.dimse_timeout
+    ae.require_called_aet = False
+    ae.maximum_associations = 1_000_000  # the supervisor enforces --max-associations
+    syntaxes = _PREFERENCES[config.preferred_syntax]
+    ae.add_supported_context(Verification, syntaxes)
+    ae.add_supported_context(ModalityWorklistInformationFind, syntaxes)
+    return ae
+
+
+@dataclass
+class _AssociationLog:
+    """What the one info line per association reports."""
+
+    ident: str
+    peer: str
+    started: float = field(default_factory=time.monotonic)
+    calling: str = "?"
+    called: str = "?"
+    queries: int = 0
+    outcome: str = "closed"
+
+
+class AssociationHandler:
+    """The event handlers of one association."""
+
+    def __init__(self, config: Config, store: WorklistStore, log: _AssociationLog) -> None:
+        self.config = config
+        self.store = store
+        self.log = log
+        self.options = find_options(config)
+        self.preference = _PREFERENCES[config.preferred_syntax]
+
+    def handlers(self) -> list[tuple[Any, Any]]:
+        return [
+            (evt.EVT_REQUESTED, self.on_requested),
+            (evt.EVT_ACCEPTED, self.on_accepted),
+            (evt.EVT_RELEASED, self.on_released),
+            (evt.EVT_ABORTED, self.on_aborted),
+            (evt.EVT_C_ECHO, self.on_echo),
+            (evt.EVT_C_FIND, self.on_find),
+        ]
+
+    # --- association ----------------------------------------------------------------
+    def on_requested(self, event: evt.Event) -> None:
+        """Apply the association policy before pynetdicom negotiates."""
+        assoc = event.assoc
+        rq = assoc.requestor.primitive
+        self.log.calling = _ae(rq.calling_ae_title)
+        self.log.called = _ae(rq.called_ae_title)
+        rejection = policy.check_association(
+            refuse=self.config.refuse,
+            reject_without_implementation_uid=self.config.reject,
+            application_context=str(rq.application_context_name or ""),
+            implementation_class_uid=str(rq.implementation_class_uid or ""),
+            has_storage_area=self.store.area(self.log.called) is not None,
+        )
+        if rejection is not None:
+            self.log.outcome = f"rejected: {rejection.why}"
+            assoc.acse.send_reject(rejection.result, rejection.source, rejection.reason)
+            assoc.kill()
+            return
+        assoc.acceptor.ae_title = self.log.called or "WLMD"
+        # Our transfer syntax preference decides, as in wlmscpfs (pynetdicom would
+        # otherwise take the requestor's order).
+        for cx in rq.presentation_context_definition_list:
+            cx.transfer_syntax.sort(key=self._rank)
+
+    def _rank(self, uid: str) -> int:
+        return self.preference.index(uid) if uid in self.preference else len(self.preference)
+
+    def on_accepted(self, event: evt.Event) -> None:
+        self.log.outcome = "accepted"
+
+    def on_released(self, event: evt.Event) -> None:
+        self.log.outcome = "released"
+
+    def on_aborted(self, event: evt.Event) -> None:
+        self.log.outcome = "aborted"
+
+    # --- services ---------------------------------------------------------------------
+    def on_echo(self, event: evt.Event) -> int:
+        LOG.info("C-ECHO from %s: success", self.log.calling)
+        return 0x0000
+
+    def on_find(self, event: evt.Event) -> Iterator[tuple[Any, Any]]:
+        """Answer one C-FIND; yields only the final status (pendings are sent directly)."""
+        started = time.monotonic()
+        self.log.queries += 1
+        result = FindResult(keys.UNABLE_TO_PROCESS, error_comment="Internal error")
+        sent = 0
+        try:
+            result, sent = self._answer(event)
+        except Exception:
+            LOG.exception("C-FIND failed with an internal error")
+            result = FindResult(keys.UNABLE_TO_PROCESS, error_comment="Internal error")
+        LOG.info(
+            "C-FIND %s -> %s from %s: %d match%s, %d sent, status 0x%04X%s, %.1f ms",
+            self.log.calling,
+            self.log.called,
+            self.log.peer,
+            result.match_count,
+            "" if result.match_count == 1 else "es",
+            sent,
+            result.final_status,
+            f" ({result.error_comment})" if result.error_comment else "",
+            (time.monotonic() - started) * 1000,
+        )
+        if self.config.sleep_during:
+            time.sleep(self.config.sleep_during)
+        yield _final_status(result), None
+        if self.config.sleep_after:
+            time.sleep(self.config.sleep_after)
+
+    def _answer(self, event: evt.Event) -> tuple[FindResult, int]:
+        """Run the query and send the pending responses; returns (result, number sent)."""
+        try:
+            identifier = event.identifier
+            _ = list(identifier)  # decoding is lazy: surface errors here
+        except Exception as exc:
+            LOG.warning("C-FIND identifier from %s cannot be decoded: %s", self.log.calling, exc)
+            return FindResult(
+                keys.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                error_comment="Identifier cannot be decoded",
+            ), 0
+        if LOG.isEnabledFor(logging.DEBUG):
+            LOG.debug("C-FIND request identifier:\n%s", identifier)
+        if self.config.request_file_path:
+            write_request_file(
+                self.config.request_file_path,
+                self.config.request_file_format,
+                identifier,
+                self.log.calling,
+                self.log.called,
+            )
+        if self.config.sleep_before:
+            time.sleep(self.config.sleep_before)
+        area = self.store.area(self.log.called)
+        if area is None:
+            LOG.error("storage area for %s disappeared", self.log.called)
+            return FindResult(
+                keys.OUT_OF_RESOURCES, error_comment="Storage area no longer exists"
+            ), 0
+        result = run_find(area, identifier, self.log.calling, self.options)
+        return result, self._send_pendings(event, result)
+
+    def _send_pendings(self, event: evt.Event, result: FindResult) -> int:
+        context_id, _abstract, transfer_syntax = event.context
+        encoding = _ENCODINGS.get(transfer_syntax, EXPLICIT_LITTLE)
+        req = event.request
+        dimse = event.assoc.dimse
+        sent = 0
+        for response in result.responses:
+            if event.is_cancelled:
+                result.final_status = keys.CANCEL
+                break
+            if not event.assoc.is_established:
+                break
+            if self.config.sleep_during:
+                time.sleep(self.config.sleep_during)
+            rsp = C_FIND()
+            rsp.MessageIDBeingRespondedTo = req.MessageID
+            rsp.AffectedSOPClassUID = req.AffectedSOPClassUID
+            rsp.Status = result.pending_status
+            rsp.Identifier = BytesIO(
+                encode_identifier(response, encoding, self.config.compression_level)
+            )
+            dimse.send_msg(rsp, context_id)
+            sent += 1
+        if result.final_status == keys.CANCEL and sent < len(result.responses):
+            LOG.info("C-FIND cancelled by %s after %d responses", self.log.calling, sent)
+        return sent
+
+
+def _final_status(result: FindResult) -> int | Dataset:
+    if result.final_status in (keys.SUCCESS, keys.CANCEL):
+        return result.final_status
+    status = Dataset()
+    status.Status = result.final_status
+    if result.offending:
+        status.OffendingElement = result.offending
+    if result.error_comment:
+        status.ErrorComment = result.error_comment
+    return status
+
+
+def _ae(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
+
+
+def serve_association(
+    conn: socket.socket, peer: tuple[str, int], config: Config, store: WorklistStore
+) -> None:
+    """Serve one accepted TCP connection until the association ends."""
+    ident = f"a{next(_association_ids)}"
+    set_association_id(ident)
+    log = _AssociationLog(ident=ident, peer=f"{peer[0]}:{peer[1]}")
+    handler = AssociationHandler(config, store, log)
+    ae = build_ae(config)
+    assoc = Association(ae, "acceptor")
+    try:
+        sock = AssociationSocket(assoc, client_socket=conn)
+        assoc.set_socket(sock)
+        assoc.acceptor.maximum_length = config.max_pdu
+        assoc.acceptor.ae_title = "WLMD"
+        assoc.acceptor.address_info = AddressInformation.from_tuple(conn.getsockname())
+        assoc.acceptor.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        assoc.acceptor.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+        assoc.acceptor.supported_contexts = deepcopy(ae.supported_contexts)
+        assoc.requestor.address_info = AddressInformation.from_tuple(conn.getpeername())
+        for event, callback in handler.handlers():
+            assoc.bind(event, callback)
+        assoc.start()
+        assoc.join()
+    finally:
+        with contextlib.suppress(OSError):
+            conn.close()
+        LOG.info(
+            "association %s -> %s from %s: %s, %d quer%s, %.3f s",
+            log.calling,
+            log.called,
+            log.peer,
+            log.outcome,
+            log.queries,
+            "y" if log.queries == 1 else "ies",
+            time.monotonic() - log.started,
+        )
+        set_association_id(None)
