@@ -1,0 +1,224 @@
+"""Logging set-up: wlmscpfs's levels, the association tag, -lc files."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from wlmd import logsetup
+from wlmd.logsetup import (
+    TRACE,
+    AssociationFilter,
+    LogConfigError,
+    reload_logging,
+    set_association_id,
+    setup_logging,
+)
+
+LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} wlmd\[\d+\] (?P<level>\w+) (?P<rest>.*)")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Leave the logging module as we found it: these tests reconfigure it globally."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in ("pynetdicom", "wlmd", "wlmd.test")}
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, old in levels.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(old)
+        for handler in logger.handlers[:]:
+            logger.removeHandler(handler)
+    set_association_id(None)
+    set_association_id(None, this_thread_only=True)
+
+
+def config(level: str = "warn", log_config: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(log_level=level, log_config=log_config)
+
+
+@pytest.mark.parametrize(
+    ("level", "root_level", "pynetdicom_level"),
+    [
+        ("fatal", logging.CRITICAL, logging.CRITICAL),
+        ("error", logging.ERROR, logging.ERROR),
+        ("warn", logging.WARNING, logging.WARNING),
+        ("info", logging.INFO, logging.WARNING),  # pynetdicom's INFO is a PDU dump
+        ("debug", logging.DEBUG, logging.DEBUG),
+        ("trace", TRACE, TRACE),
+    ],
+)
+def test_levels(level: str, root_level: int, pynetdicom_level: int) -> None:
+    setup_logging(config(level))
+    assert logging.getLogger().level == root_level
+    assert logging.getLogger("pynetdicom").level == pynetdicom_level
+
+
+def test_trace_is_below_debug_and_named() -> None:
+    assert TRACE < logging.DEBUG
+    assert logging.getLevelName(TRACE) == "TRACE"
+
+
+def test_line_format_and_association_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging(config("info"))
+    log = logging.getLogger("wlmd.test")
+    log.info("no association yet")
+    set_association_id("a12")
+    log.warning("C-FIND from %s", "MODALITY1")
+    logging.getLogger("pynetdicom").warning("from the library")
+    set_association_id(None)
+    log.info("done")
+    lines = capsys.readouterr().err.splitlines()
+    parsed = [LINE.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    assert [(m["level"], m["rest"]) for m in parsed if m] == [
+        ("INFO", "no association yet"),
+        ("WARNING", "[a12] C-FIND from MODALITY1"),
+        ("WARNING", "[a12] from the library"),
+        ("INFO", "done"),
+    ]
+
+
+def test_quiet_levels_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging(config("error"))
+    log = logging.getLogger("wlmd.test")
+    log.warning("hidden")
+    log.error("shown")
+    logging.getLogger("pynetdicom").info("hidden too")
+    err = capsys.readouterr().err
+    assert "shown" in err
+    assert "hidden" not in err
+
+
+def test_setup_twice_installs_one_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging(config("info"))
+    reload_logging(config("info"))
+    logging.getLogger("wlmd.test").info("once")
+    assert capsys.readouterr().err.count("once") == 1
+
+
+def _record() -> logging.LogRecord:
+    return logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+
+
+@pytest.mark.parametrize(("association_id", "tag"), [(None, ""), ("", ""), ("a7", "[a7] ")])
+def test_association_filter(association_id: str | None, tag: str) -> None:
+    set_association_id(association_id)
+    record = _record()
+    assert AssociationFilter().filter(record) is True
+    assert record.__dict__["assoc"] == tag
+
+
+def test_thread_only_association_id() -> None:
+    set_association_id("process")
+    seen: list[str] = []
+
+    def worker() -> None:
+        set_association_id("t1", this_thread_only=True)
+        record = _record()
+        AssociationFilter().filter(record)
+        seen.append(record.__dict__["assoc"])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    record = _record()
+    AssociationFilter().filter(record)
+    assert seen == ["[t1] "]
+    assert record.__dict__["assoc"] == "[process] "
+
+
+# --- -lc ------------------------------------------------------------------------------
+
+GOOD_INI = """\
+[loggers]
+keys=root
+
+[handlers]
+keys=file
+
+[formatters]
+keys=plain
+
+[logger_root]
+level=INFO
+handlers=file
+
+[handler_file]
+class=FileHandler
+level=NOTSET
+formatter=plain
+args=({path!r}, "a")
+
+[formatter_plain]
+format=%(levelname)s %(assoc)s%(message)s
+"""
+
+
+def test_log_config_file(tmp_path: Path) -> None:
+    out = tmp_path / "wlmd.log"
+    ini = tmp_path / "logging.ini"
+    ini.write_text(GOOD_INI.format(path=str(out)))
+    setup_logging(config(log_config=str(ini)))
+    set_association_id("a3")
+    logging.getLogger("wlmd.test").info("to the file")
+    logging.getLogger("pynetdicom").info("PDU dump, not wanted at INFO")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert out.read_text() == "INFO [a3] to the file\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "the file contains no settings"),
+        ("# only a comment\n\n", "the file contains no settings"),
+        ("[handlers]\nkeys=\n", "missing section or key 'formatters'"),
+        ("this is not [an ini file\n", "File contains no section headers"),
+        ("[loggers]\nkeys=root\n", "missing section or key"),
+        (
+            GOOD_INI.replace("class=FileHandler", "class=NoSuchHandler").format(path="x"),
+            "NoSuchHandler",
+        ),
+        (
+            "log4cplus.rootLogger = DEBUG, console\n",
+            "DCMTK (log4cplus) logger config",
+        ),
+    ],
+)
+def test_broken_log_config_file(tmp_path: Path, content: str, reason: str) -> None:
+    ini = tmp_path / "broken.ini"
+    ini.write_text(content)
+    with pytest.raises(LogConfigError) as caught:
+        setup_logging(config(log_config=str(ini)))
+    message = str(caught.value)
+    assert message.startswith(f"bad --log-config file '{ini}': ")
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_reload_with_broken_file_falls_back_to_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ini = tmp_path / "logging.ini"
+    ini.write_text("garbage")
+    reload_logging(config("warn", str(ini)))  # must not raise
+    err = capsys.readouterr().err
+    assert "bad --log-config file" in err
+    assert "logging to stderr instead" in err
+    assert any(getattr(h, logsetup._OURS, False) for h in logging.getLogger().handlers)

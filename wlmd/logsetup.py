@@ -1,0 +1,215 @@
+"""Logging for wlmd: one stderr line per event, tagged with the association.
+
+Default output, on stderr (journald adds its own timestamp, but a foreground
+run or a redirected file needs one)::
+
+    2024-05-02 10:11:12,345 wlmd[4242] INFO [a12] C-FIND from MODALITY1: 3 matches
+
+The ``[a12] `` tag comes from :func:`set_association_id`: the worker sets it
+when it takes an association so that every line of that association, including
+pynetdicom's own, can be grepped together.
+
+Levels are wlmscpfs's (``-q``, ``-v``, ``-d``, ``-ll``): fatal→CRITICAL,
+error→ERROR, warn→WARNING (default), info→INFO, debug→DEBUG and trace→TRACE
+(a level 5 below DEBUG). pynetdicom logs every PDU at INFO, so its loggers stay
+at WARNING unless debug or trace was asked for.
+
+``-lc FILE`` / ``--log-config FILE`` replaces all of this with a Python
+:func:`logging.config.fileConfig` INI file (``[loggers]``, ``[handlers]``,
+``[formatters]`` sections; see the logging.config documentation), which is
+how logs go to a file, with rotation, or to syslog. Formats in that file may
+use ``%(assoc)s`` too. DCMTK's log4cplus ``logger.cfg`` files are *not*
+understood; wlmd says so instead of failing obscurely.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import logging.config
+import sys
+import threading
+from typing import Protocol
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+LEVELS: dict[str, int] = {
+    "fatal": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE,
+}
+
+FORMAT = "%(asctime)s wlmd[%(process)d] %(levelname)s %(assoc)s%(message)s"
+
+# Loggers of libraries that are chatty below WARNING.
+QUIET_LOGGERS = ("pynetdicom",)
+
+log = logging.getLogger(__name__)
+
+
+class LogConfigError(Exception):
+    """The ``--log-config`` file cannot be used; ``str()`` is a one-line reason.
+
+    Kept apart from :class:`wlmd.options.UsageError` because logging is a leaf
+    module anyone may import; :func:`wlmd.cli.main` treats both the same.
+    """
+
+
+class LoggingConfig(Protocol):
+    """The part of :class:`wlmd.config.Config` this module reads."""
+
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def log_config(self) -> str | None: ...
+
+
+# --- the association tag --------------------------------------------------------
+
+# Process-wide, because in the fork model a worker process serves exactly one
+# association and pynetdicom logs from its own threads, which must see the tag.
+_association_id: str | None = None
+# Per-thread override, for a single-process server that runs associations in
+# threads side by side.
+_thread_local = threading.local()
+
+
+def set_association_id(association_id: str | None, *, this_thread_only: bool = False) -> None:
+    """Tag subsequent log lines with ``[association_id] `` (None: no tag).
+
+    With ``this_thread_only`` the tag applies to the calling thread alone and
+    takes precedence over the process-wide one.
+    """
+    global _association_id
+    if this_thread_only:
+        _thread_local.association_id = association_id
+    else:
+        _association_id = association_id
+
+
+def current_association_id() -> str | None:
+    """The tag log lines get right now in this thread."""
+    if getattr(_thread_local, "association_id", None) is not None:
+        return str(_thread_local.association_id)
+    return _association_id
+
+
+class AssociationFilter(logging.Filter):
+    """Give every record an ``assoc`` attribute: ``"[a12] "`` or ``""``.
+
+    A filter (on handlers, not loggers) so that records from every logger,
+    pynetdicom's included, get it without each module knowing about it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        association_id = current_association_id()
+        record.assoc = f"[{association_id}] " if association_id else ""
+        return True
+
+
+# --- setup ------------------------------------------------------------------------
+
+_OURS = "_wlmd_handler"  # marks the handler we install, so a reload can replace it
+
+
+def _install_default(level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _OURS, False):
+            root.removeHandler(handler)
+            handler.close()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(AssociationFilter())
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # pynetdicom's INFO is a PDU dump; only debug and trace want it.
+    quiet_level = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet_level)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing section or key {exc}"
+    if isinstance(exc, configparser.Error):
+        return exc.message.splitlines()[0] if exc.message else type(exc).__name__
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _precheck(path: str) -> str | None:
+    """Reasons fileConfig would report badly: an empty file, a DCMTK logger.cfg."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = [line.strip() for line in handle]
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    settings = [line for line in lines if line and not line.startswith(("#", ";"))]
+    if not settings:
+        # as wlmscpfs: "Specified --log-config file does not contain any settings"
+        return "the file contains no settings"
+    if any(line.startswith("log4cplus.") for line in settings):
+        return (
+            "this is a DCMTK (log4cplus) logger config; "
+            "wlmd expects a Python logging fileConfig INI file"
+        )
+    return None
+
+
+def _apply_file(path: str) -> None:
+    problem = _precheck(path)
+    if problem is not None:
+        raise LogConfigError(f"bad --log-config file {path!r}: {problem}")
+    try:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    except Exception as exc:  # fileConfig raises anything from KeyError to ImportError
+        raise LogConfigError(f"bad --log-config file {path!r}: {_reason(exc)}") from None
+    # Make %(assoc)s usable in the file's formats, whichever handlers it made.
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, AssociationFilter) for f in handler.filters):
+                handler.addFilter(AssociationFilter())
+    # A file that does not mention pynetdicom should not get its PDU dumps.
+    root_level = logging.getLogger().getEffectiveLevel()
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET and root_level > logging.DEBUG:
+            quiet.setLevel(max(root_level, logging.WARNING))
+
+
+def setup_logging(config: LoggingConfig) -> None:
+    """Configure the logging module from ``config``; call once at start-up.
+
+    Raises :class:`LogConfigError` if the ``--log-config`` file is unusable.
+    Safe to call again (see :func:`reload_logging`).
+    """
+    if config.log_config:
+        _apply_file(config.log_config)
+    else:
+        _install_default(LEVELS[config.log_level])
+
+
+def reload_logging(config: LoggingConfig) -> None:
+    """Re-apply the logging setup, e.g. on SIGHUP after logrotate or an edited -lc file.
+
+    Never raises: a server must not die because its log config was edited badly.
+    If the file is now broken, logging falls back to stderr at the configured
+    level and the reason is logged as an error.
+    """
+    try:
+        setup_logging(config)
+    except LogConfigError as exc:
+        _install_default(LEVELS.get(config.log_level, logging.WARNING))
+        log.error("%s; logging to stderr instead", exc)
