@@ -20,6 +20,7 @@ import time
 
 from wlmd import policy
 from wlmd.config import Config, ProcessModel
+from wlmd.proctitle import set_title
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
@@ -39,6 +40,11 @@ class Supervisor:
         self._signals: list[int] = []
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
+        self.access = None
+        if config.access_control:
+            from wlmd.access import AccessControl
+
+            self.access = AccessControl(host_lookup=config.host_lookup)
 
     # --- start-up --------------------------------------------------------------------
     def listen(self) -> None:
@@ -62,7 +68,15 @@ class Supervisor:
         _notify_systemd("READY=1")
 
     # --- main loop ---------------------------------------------------------------------
+    def _update_title(self) -> None:
+        live = len(self.workers)
+        set_title(
+            f"supervisor port {self.config.port} [{live}/{self.config.max_associations}"
+            " associations]"
+        )
+
     def run(self) -> int:
+        self._update_title()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, self._queue_signal)
         try:
@@ -115,8 +129,14 @@ class Supervisor:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 time.sleep(0.1)  # out of descriptors: don't spin
             return
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = (peer[0], peer[1])
+        if self.access is not None and not self.access.allows(peer[0]):
+            # Access control comes first: close before reading any PDU.
+            LOG.warning("connection from %s:%d denied by access control", peer[0], peer[1])
+            conn.close()
+            return
+        conn.setblocking(True)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.config.process_model is ProcessModel.SINGLE:
             self._serve_inline(conn, peer)
             return
@@ -150,6 +170,7 @@ class Supervisor:
         if pid:
             conn.close()
             self.workers[pid] = time.monotonic()
+            self._update_title()
             return
         status = 0
         try:
@@ -183,6 +204,7 @@ class Supervisor:
             if pid == 0:
                 return
             self.workers.pop(pid, None)
+            self._update_title()
             if os.WIFSIGNALED(status):
                 LOG.error("worker %d killed by signal %d", pid, os.WTERMSIG(status))
             elif os.WEXITSTATUS(status):

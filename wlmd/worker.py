@@ -36,6 +36,7 @@ from pynetdicom.transport import AddressInformation, AssociationSocket
 from wlmd import __version__, policy
 from wlmd.config import Config, PreferredSyntax
 from wlmd.logsetup import set_association_id
+from wlmd.proctitle import set_title
 from wlmd.requestlog import write_request_file
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
@@ -153,6 +154,7 @@ class AssociationHandler:
         rq = assoc.requestor.primitive
         self.log.calling = _ae(rq.calling_ae_title)
         self.log.called = _ae(rq.called_ae_title)
+        self._title("negotiating")
         rejection = policy.check_association(
             refuse=self.config.refuse,
             reject_without_implementation_uid=self.config.reject,
@@ -174,8 +176,12 @@ class AssociationHandler:
     def _rank(self, uid: str) -> int:
         return self.preference.index(uid) if uid in self.preference else len(self.preference)
 
+    def _title(self, doing: str) -> None:
+        set_title(f"worker {self.log.peer} {self.log.calling} -> {self.log.called}: {doing}")
+
     def on_accepted(self, event: evt.Event) -> None:
         self.log.outcome = "accepted"
+        self._title("idle")
 
     def on_released(self, event: evt.Event) -> None:
         self.log.outcome = "released"
@@ -192,6 +198,7 @@ class AssociationHandler:
         """Answer one C-FIND; yields only the final status (pendings are sent directly)."""
         started = time.monotonic()
         self.log.queries += 1
+        self._title(f"C-FIND #{self.log.queries}")
         result = FindResult(keys.UNABLE_TO_PROCESS, error_comment="Internal error")
         sent = 0
         try:
@@ -216,6 +223,7 @@ class AssociationHandler:
         yield _final_status(result), None
         if self.config.sleep_after:
             time.sleep(self.config.sleep_after)
+        self._title("idle")
 
     def _answer(self, event: evt.Event) -> tuple[FindResult, int]:
         """Run the query and send the pending responses; returns (result, number sent)."""

@@ -85,7 +85,7 @@ def _reason(exc: Exception) -> str:
 def _read_item(ds: Dataset) -> Item:
     """Raw values of a data set, recursing into sequences; file meta is skipped."""
     item: Item = {}
-    for tag_ in ds:
+    for tag_ in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements)
         t = int(tag_)
         if t >> 16 <= 0x0002 or t & 0xFFFF == 0:
             continue

@@ -102,7 +102,7 @@ def _check_level(
     ds: Dataset, parent: int | None, mask: SearchMask, sq_expansion: bool
 ) -> list[MaskNode]:
     nodes: list[MaskNode] = []
-    for tag_ in sorted(int(t) for t in ds):
+    for tag_ in sorted(int(t) for t in ds.keys()):  # noqa: SIM118 (iterating yields elements)
         if tag_ & 0xFFFF == 0:  # group lengths are dropped silently, as by DCMTK
             continue
         vr, raw_value, items = _read_element(ds, tag_)
