@@ -52,6 +52,10 @@ class WorklistEntry:
 def load_entry(path: str, name: str) -> WorklistEntry:
     """Parse one worklist file; raises :class:`WorklistFileError` with a reason."""
     try:
+        _check_looks_like_dicom(path)
+    except OSError as exc:
+        raise WorklistFileError(exc.strerror or str(exc)) from exc
+    try:
         ds = dcmread(path, force=True)
     except FileNotFoundError as exc:
         raise WorklistFileError("file vanished while reading") from exc
@@ -77,6 +81,23 @@ def load_entry(path: str, name: str) -> WorklistEntry:
     return entry
 
 
+def _check_looks_like_dicom(path: str) -> None:
+    """Refuse what is plainly not DICOM before pydicom's forgiving parser sees it.
+
+    Like DCMTK, files without the 128-byte preamble are accepted when they
+    start with a plausible group (0002, 0008 or 0010, little endian).
+    """
+    with open(path, "rb") as fp:
+        head = fp.read(132)
+    if not head:
+        raise WorklistFileError("empty file (0 bytes)")
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return
+    if len(head) >= 8 and int.from_bytes(head[:2], "little") in (0x0002, 0x0008, 0x0010):
+        return
+    raise WorklistFileError("not a DICOM file (no DICM preamble, no data set)")
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -99,7 +120,10 @@ def _read_item(ds: Dataset) -> Item:
         if vr == "SQ":
             item[t] = [_read_item(child) for child in ds[t].value or []]
         elif isinstance(elem, RawDataElement):
-            item[t] = bytes(elem.value or b"").rstrip(b" \x00")
+            raw = bytes(elem.value or b"")
+            if elem.length != 0xFFFFFFFF and len(raw) < elem.length:
+                raise ValueError(f"truncated in element ({t >> 16:04X},{t & 0xFFFF:04X})")
+            item[t] = raw.rstrip(b" \x00")
         else:
             item[t] = str(ds[t].value or "").encode("utf-8")
     return item

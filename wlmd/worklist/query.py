@@ -66,7 +66,7 @@ def run_find(
             responses = [build_response(e, mask, options.return_charset) for e in matches]
     except LockError as exc:
         LOG.error("%s", exc)
-        return FindResult(keys.OUT_OF_RESOURCES, error_comment=_truncate(str(exc)))
+        return FindResult(keys.OUT_OF_RESOURCES, error_comment=exc.comment)
     result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
     if mask.has_unsupported_keys:
         result.pending_status = keys.PENDING_OPTIONAL_KEYS_UNSUPPORTED
@@ -109,8 +109,3 @@ def _scheduled_for(entry: WorklistEntry, station: str) -> bool:
         if station in values.split_values("AE", text):
             return True
     return False
-
-
-def _truncate(text: str) -> str:
-    """Error Comment is LO: at most 64 characters."""
-    return text if len(text) <= 64 else text[:61] + "..."

@@ -41,7 +41,16 @@ def is_valid_area_name(called_ae_title: str) -> bool:
 
 
 class LockError(Exception):
-    """The storage area's lockfile could not be read-locked; the text is for operators."""
+    """The storage area's lockfile could not be read-locked; the text is for operators.
+
+    ``comment`` is the short text sent to the modality as Error Comment (LO, 64 chars).
+    """
+
+    def __init__(
+        self, message: str, comment: str = "Worklist storage area cannot be locked"
+    ) -> None:
+        super().__init__(message)
+        self.comment = comment
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,10 @@ class StorageArea:
             hint = ""
             if exc.errno == errno.ENOENT:
                 hint = f"; create it with: touch '{self.lockfile}'"
-            raise LockError(f"cannot open lockfile {self.lockfile}: {exc.strerror}{hint}") from exc
+            raise LockError(
+                f"cannot open lockfile {self.lockfile}: {exc.strerror}{hint}",
+                "Worklist storage area has no usable lockfile",
+            ) from exc
         try:
             self._lock_shared(fd)
             try:
@@ -112,7 +124,8 @@ class StorageArea:
             if time.monotonic() >= deadline:
                 raise LockError(
                     f"{self.lockfile} is write-locked by another process for more than "
-                    f"{self.lock_timeout:g} s"
+                    f"{self.lock_timeout:g} s",
+                    "Worklist storage area is locked by a writer",
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
