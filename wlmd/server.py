@@ -34,13 +34,14 @@ def check_data_files_path(config: Config) -> None:
 
 def serve(config: Config) -> int:
     """Run wlmd until it is told to stop; returns the process exit status."""
+    from wlmd.access import AccessControlUnavailable
     from wlmd.supervisor import Supervisor
 
     try:
         check_data_files_path(config)
         supervisor = Supervisor(config)
         supervisor.listen()
-    except (StartupError, OSError) as exc:
+    except (StartupError, AccessControlUnavailable, OSError) as exc:
         LOG.critical("cannot start: %s", exc)
         return 1
     return supervisor.run()

@@ -131,8 +131,7 @@ class Supervisor:
             return
         peer = (peer[0], peer[1])
         if self.access is not None and not self.access.allows(peer[0]):
-            # Access control comes first: close before reading any PDU.
-            LOG.warning("connection from %s:%d denied by access control", peer[0], peer[1])
+            # Access control comes first: close before reading any PDU (logged by access).
             conn.close()
             return
         conn.setblocking(True)
