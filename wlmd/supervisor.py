@@ -31,6 +31,10 @@ _A_ASSOCIATE_RQ = 0x01
 _A_ASSOCIATE_RJ = 0x03
 
 
+class _Stop(BaseException):
+    """Raised by the signal handler to end an inline (single-process) association."""
+
+
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -40,6 +44,7 @@ class Supervisor:
         self._signals: list[int] = []
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
+        self._serving_inline = False
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -98,6 +103,10 @@ class Supervisor:
         return 0
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
+        if self._serving_inline and signum in (signal.SIGTERM, signal.SIGINT):
+            # --single-process: the association runs in this process; stop now,
+            # as wlmscpfs does, rather than after the peer releases.
+            raise _Stop()
         self._signals.append(signum)
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"!")
@@ -154,10 +163,16 @@ class Supervisor:
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         from wlmd.worker import serve_association
 
+        self._serving_inline = True
         try:
             serve_association(conn, peer, self.config, self.store)
+        except _Stop:
+            LOG.info("stopping: association from %s:%d cut short", peer[0], peer[1])
+            self._stopping = True
         except Exception:
             LOG.exception("association from %s:%d failed", peer[0], peer[1])
+        finally:
+            self._serving_inline = False
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -228,8 +229,7 @@ class AssociationHandler:
     def _answer(self, event: evt.Event) -> tuple[FindResult, int]:
         """Run the query and send the pending responses; returns (result, number sent)."""
         try:
-            identifier = event.identifier
-            _ = list(identifier)  # decoding is lazy: surface errors here
+            identifier = event.identifier  # element values stay raw until used
         except Exception as exc:
             LOG.warning("C-FIND identifier from %s cannot be decoded: %s", self.log.calling, exc)
             return FindResult(
@@ -303,6 +303,25 @@ def _ae(value: Any) -> str:
     return str(value or "").strip()
 
 
+def _wait_for_request(conn: socket.socket, timeout: float) -> str | None:
+    """Wait (up to -ta) for the peer's first byte; why not to go on, or None.
+
+    pynetdicom notices neither a peer that connects and closes (port probes,
+    health checks) nor a silent one until its whole ACSE timeout has passed;
+    in single-process mode that would block every other modality meanwhile.
+    """
+    ready, _, _ = select.select([conn], [], [], timeout)
+    if not ready:
+        return f"no association request within {timeout:g} s (-ta), closed"
+    try:
+        first = conn.recv(1, socket.MSG_PEEK)
+    except OSError as exc:
+        return f"connection failed before the association request: {exc.strerror}"
+    if not first:
+        return "closed by the peer before sending an association request"
+    return None
+
+
 def serve_association(
     conn: socket.socket, peer: tuple[str, int], config: Config, store: WorklistStore
 ) -> None:
@@ -310,6 +329,12 @@ def serve_association(
     ident = f"a{next(_association_ids)}"
     set_association_id(ident)
     log = _AssociationLog(ident=ident, peer=f"{peer[0]}:{peer[1]}")
+    early = _wait_for_request(conn, config.acse_timeout)
+    if early:
+        LOG.info("connection from %s: %s", log.peer, early)
+        conn.close()
+        set_association_id(None)
+        return
     handler = AssociationHandler(config, store, log)
     ae = build_ae(config)
     assoc = Association(ae, "acceptor")

@@ -40,3 +40,15 @@ def decode(raw: bytes, specific_character_set: str = "") -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return decode_bytes(raw, list(python_encodings(specific_character_set)), _DELIMITERS)
+
+
+def encode(text: str, specific_character_set: str = "") -> bytes:
+    """Bytes of text in a character set (first term); UTF-8 if it cannot be encoded."""
+    if text.isascii():
+        return text.encode("ascii")
+    for codec in python_encodings(specific_character_set):
+        try:
+            return text.encode(codec)
+        except (UnicodeEncodeError, LookupError):
+            continue
+    return text.encode("utf-8")

@@ -71,7 +71,7 @@ def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[s
     if not isinstance(node, MaskElement):
         return None
     query_values = values.split_values(node.vr, node.text)
-    if values.is_universal(query_values):
+    if values.is_universal(query_values, node.vr):
         return None
     return node, query_values
 
@@ -112,8 +112,9 @@ def _date_time_pair_matches(
         # DCMTK: "no support for VM>1 so far" — the first values are combined.
         date_c = values.split_values("DA", candidate[date_tag])[0]
         time_c = values.split_values("TM", candidate[time_tag])[0]
-        if not date_c or not candidate[time_tag]:
+        if not date_c:
             return False
+        # An empty candidate time counts as midnight, as in DCMTK's OFDateTime.
         return values.date_time_match(date_q[1][0], time_q[1][0], date_c, time_c)
     if time_q is not None:
         if time_tag not in candidate or not candidate[time_tag]:
@@ -143,4 +144,4 @@ def _universal(element: MaskElement, wildcards: bool) -> bool:
     parts = values.split_values(element.vr, element.text)
     if all(not p for p in parts):
         return True
-    return wildcards and values.is_universal(parts)
+    return wildcards and values.is_universal(parts, element.vr)

@@ -52,7 +52,13 @@ def run_find(
     area: StorageArea, identifier: Dataset, calling_ae: str, options: FindOptions
 ) -> FindResult:
     """Answer one C-FIND request against one storage area."""
-    mask = check_search_mask(identifier, options.sq_expansion)
+    try:
+        mask = check_search_mask(identifier, options.sq_expansion)
+    except Exception as exc:  # pydicom parses sequences lazily: errors surface here
+        LOG.warning("C-FIND identifier cannot be decoded: %s", exc)
+        return FindResult(
+            keys.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error_comment="Identifier cannot be decoded"
+        )
     if not mask.is_valid and not options.no_fail:
         return FindResult(
             keys.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
@@ -100,7 +106,7 @@ def _has_station(mask: SearchMask) -> bool:
     station = find(sps.items[0], keys.SCHEDULED_STATION_AE_TITLE)
     if not isinstance(station, MaskElement):
         return False
-    return not values.is_universal(values.split_values("AE", station.text))
+    return not values.is_universal(values.split_values("AE", station.text), "AE")
 
 
 def _scheduled_for(entry: WorklistEntry, station: str) -> bool:

@@ -18,7 +18,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from wlmd.worklist import keys, values
-from wlmd.worklist.charset import decode
+from wlmd.worklist.charset import decode, encode
 
 
 @dataclass
@@ -86,6 +86,11 @@ def check_search_mask(identifier: Dataset, sq_expansion: bool = True) -> SearchM
     return mask
 
 
+def _first_charset_term(charset: str) -> str:
+    """wlmscpfs looks only at the first value of (0008,0005) to decide 'no charset'."""
+    return charset.split("\\")[0].strip()
+
+
 def _charset_of(identifier: Dataset) -> str:
     raw = identifier.get_item(keys.SPECIFIC_CHARACTER_SET)
     if raw is None:
@@ -105,7 +110,7 @@ def _check_level(
     for tag_ in sorted(int(t) for t in ds.keys()):  # noqa: SIM118 (iterating yields elements)
         if tag_ & 0xFFFF == 0:  # group lengths are dropped silently, as by DCMTK
             continue
-        vr, raw_value, items = _read_element(ds, tag_)
+        vr, raw_value, text, items = _read_element(ds, tag_, mask.request_charset)
         if not keys.is_supported(tag_, parent):
             # SpecificCharacterSet is dropped without the 0xFF01 warning.
             if tag_ != keys.SPECIFIC_CHARACTER_SET:
@@ -114,15 +119,22 @@ def _check_level(
         if vr == "SQ":
             nodes.append(_check_sequence(tag_, items or [], mask, sq_expansion))
             continue
-        element = MaskElement(tag_, vr, decode(raw_value, mask.request_charset), raw_value)
+        element = MaskElement(tag_, vr, text, raw_value)
         if keys.is_matching_key(tag_, parent):
             _check_matching_value(element, mask)
         nodes.append(element)
     return nodes
 
 
-def _read_element(ds: Dataset, tag_: int) -> tuple[str, bytes, list[Dataset] | None]:
-    """VR, raw value bytes and (for sequences) items, without losing the bytes."""
+def _read_element(
+    ds: Dataset, tag_: int, charset: str
+) -> tuple[str, bytes, str, list[Dataset] | None]:
+    """VR, raw value bytes, text and (for sequences) items.
+
+    Requests arrive with raw (unconverted) elements, whose bytes are kept; an
+    element pydicom has already converted (e.g. the request file writer read
+    it) gives its text directly and bytes encoded in the request's character set.
+    """
     elem = ds.get_item(tag_)
     vr = elem.VR if elem is not None else None
     if not vr:
@@ -130,22 +142,24 @@ def _read_element(ds: Dataset, tag_: int) -> tuple[str, bytes, list[Dataset] | N
             vr = dictionary_VR(Tag(tag_))
         except KeyError:
             vr = "UN"
-    if vr == "SQ" or (elem is not None and not isinstance(elem, RawDataElement) and vr == "SQ"):
-        return "SQ", b"", list(ds[tag_].value or [])
+    if vr == "SQ":
+        return "SQ", b"", "", list(ds[tag_].value or [])
     if isinstance(elem, RawDataElement):
-        return vr, bytes(elem.value or b""), None
-    return vr, _encode_value(ds[tag_].value), None
+        raw = bytes(elem.value or b"")
+        return vr, raw, decode(raw, charset), None
+    text = _text_of(ds[tag_].value)
+    return vr, encode(text, charset), text, None
 
 
-def _encode_value(value: object) -> bytes:
-    """Bytes of a value that pydicom has already converted (e.g. built in code)."""
+def _text_of(value: object) -> str:
+    """The DICOM string form of a value pydicom has already converted."""
     if value is None:
-        return b""
+        return ""
     if isinstance(value, bytes):
-        return value
+        return value.decode("latin-1")
     if isinstance(value, (list, MultiValue)):
-        return b"\\".join(_encode_value(v) for v in value)
-    return str(value).encode("utf-8")
+        return "\\".join(_text_of(v) for v in value)
+    return str(value)
 
 
 def _check_sequence(
@@ -181,7 +195,9 @@ def _check_matching_value(element: MaskElement, mask: SearchMask) -> None:
     elif element.vr == "TM":
         problem = values.time_query_problem(element.text)
     else:
-        problem = values.repertoire_problem(element.vr, element.text, bool(mask.request_charset))
+        problem = values.repertoire_problem(
+            element.vr, element.text, bool(_first_charset_term(mask.request_charset))
+        )
     if problem:
         _offend(mask, element.tag, problem)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 # --- validation of query values (dcmwlm CheckMatchingKey) ----------------------
 
 _DA_QUERY = re.compile(r"\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
-_TM_QUERY = re.compile(r"([01]\d|2[0-3])([0-5]\d(([0-5]\d|60)(\.\d{1,6})?)?)?")
+_TM_QUERY = re.compile(r"([01]\d|2[0-3])([0-5]\d([0-5]\d(\.\d{1,6})?)?)?")
 
 #: Characters wlmscpfs accepts in a CS matching key (upper case, digits, space, _, wildcards).
 _CS_CHARS = frozenset("*?ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _")
@@ -37,10 +37,15 @@ def is_time(value: str) -> bool:
 
 
 def _is_range_query(value: str, check) -> bool:  # type: ignore[no-untyped-def]
-    first, sep, second = value.partition("-")
-    if not sep:
-        return bool(check(first))
-    return (not first or check(first)) and (not second or check(second))
+    """Each backslash-separated value is a single value or a range (multi-valued is fine)."""
+    for part in value.split("\\"):
+        first, sep, second = part.partition("-")
+        if not sep:
+            if not check(first):
+                return False
+        elif (first and not check(first)) or (second and not check(second)):
+            return False
+    return True
 
 
 def date_query_problem(value: str) -> str | None:
@@ -103,13 +108,15 @@ def split_values(vr: str, value: str) -> list[str]:
     return [normalize(vr, v) for v in value.split("\\")]
 
 
-def is_universal(values: list[str]) -> bool:
+def is_universal(values: list[str], vr: str = "") -> bool:
     """Universal matching (C.2.2.2.3): empty, or nothing but '*' in every value.
 
     wlmscpfs decides this before looking at the key's own matching type, so a
     lone '*' is universal even for PatientID, where wildcards are otherwise
-    taken literally.
+    taken literally. For dates and times only an empty value is universal.
     """
+    if vr in ("DA", "TM", "DT"):
+        return all(not v for v in values)
     return all(not v.strip("*") for v in values)
 
 
@@ -188,10 +195,10 @@ def parse_time(value: str) -> float | None:
         seconds = float(int(rest[:2]))
         rest = rest[2:]
         if rest:
-            if rest[0] != "." or not rest[1:].isdigit() or len(rest) > 7:
+            if rest[0] != "." or not rest[1:].isdigit():
                 return None
             seconds += float("0" + rest)
-    if hours > 23 or minutes > 59 or seconds >= 61:
+    if hours > 23 or minutes > 59 or seconds > 60.0:
         return None
     return hours * 3600 + minutes * 60 + seconds
 
