@@ -1,0 +1,1 @@
+"""Shared test helpers: worklist builders, DCMTK clients, servers, response comparison."""
