@@ -21,6 +21,7 @@ import time
 from wlmd import policy
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
+from wlmd.worker import serve_association  # loaded before forking: workers start warm
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
@@ -45,6 +46,8 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
         self._serving_inline = False
+        self.pid = os.getpid()
+        self.rejecters: set[int] = set()
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -156,13 +159,29 @@ class Supervisor:
                 peer[1],
                 len(self.workers),
             )
-            reject_connection(conn, policy.TOO_MANY_ASSOCIATIONS, self.config.acse_timeout)
+            self._reject_in_child(conn, policy.TOO_MANY_ASSOCIATIONS)
             return
         self._fork_worker(conn, peer)
 
-    def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
-        from wlmd.worker import serve_association
+    def _reject_in_child(self, conn: socket.socket, rejection: policy.Rejection) -> None:
+        """Answer A-ASSOCIATE-RJ from a short-lived child: a silent peer over the
+        limit must not stall the supervisor for the ACSE timeout."""
+        try:
+            pid = os.fork()
+        except OSError:
+            conn.close()
+            return
+        if pid:
+            conn.close()
+            self.rejecters.add(pid)
+            return
+        try:
+            self._become_worker(("rejecting", 0))
+            reject_connection(conn, rejection, self.config.acse_timeout)
+        finally:
+            os._exit(0)
 
+    def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
         try:
             serve_association(conn, peer, self.config, self.store)
@@ -173,6 +192,7 @@ class Supervisor:
             LOG.exception("association from %s:%d failed", peer[0], peer[1])
         finally:
             self._serving_inline = False
+            self._update_title()
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         try:
@@ -188,9 +208,7 @@ class Supervisor:
             return
         status = 0
         try:
-            self._become_worker()
-            from wlmd.worker import serve_association
-
+            self._become_worker(peer)
             serve_association(conn, peer, self.config, self.store)
         except BaseException:
             LOG.exception("worker for %s:%d failed", peer[0], peer[1])
@@ -199,15 +217,16 @@ class Supervisor:
             logging.shutdown()
             os._exit(status)
 
-    def _become_worker(self) -> None:
+    def _become_worker(self, peer: tuple[str, int]) -> None:
         """In the child: default signals, no listening sockets, die with the supervisor."""
+        set_title(f"worker {peer[0]}:{peer[1]}: waiting for association request")
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         for sock in self.sockets:
             sock.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
-        _die_with_parent()
+        _die_with_parent(self.pid)
 
     def reap(self) -> None:
         while True:
@@ -217,6 +236,9 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if pid in self.rejecters:
+                self.rejecters.discard(pid)
+                continue
             self.workers.pop(pid, None)
             self._update_title()
             if os.WIFSIGNALED(status):
@@ -308,7 +330,7 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(supervisor_pid: int) -> None:
     """PR_SET_PDEATHSIG: a SIGKILLed supervisor must not leave workers serving forever."""
     try:
         import ctypes
@@ -318,6 +340,8 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+    if os.getppid() != supervisor_pid:  # it died between fork() and prctl()
+        os._exit(1)
 
 
 def _notify_systemd(state: str) -> None:

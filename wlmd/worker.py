@@ -335,6 +335,9 @@ def serve_association(
         conn.close()
         set_association_id(None)
         return
+    # A peer that stops mid-PDU must not hold a worker forever: pynetdicom reads
+    # a PDU with blocking recv() once select() said "readable".
+    conn.settimeout(config.acse_timeout)
     handler = AssociationHandler(config, store, log)
     ae = build_ae(config)
     assoc = Association(ae, "acceptor")
