@@ -222,3 +222,24 @@ def test_reload_with_broken_file_falls_back_to_stderr(
     assert "bad --log-config file" in err
     assert "logging to stderr instead" in err
     assert any(getattr(h, logsetup._OURS, False) for h in logging.getLogger().handlers)
+
+
+def test_shipped_example_log_config_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """etc/logging.conf (shipped as the example for -lc) must be a working config."""
+    import pathlib
+
+    import wlmd.logsetup as logsetup
+
+    example = pathlib.Path(__file__).resolve().parents[2] / "etc" / "logging.conf"
+    text = example.read_text().replace('"/dev/log"', repr(str(tmp_path / "no-syslog")))
+    copy = tmp_path / "logging.conf"
+    copy.write_text(text)
+
+    class Cfg:
+        log_level = "warn"
+        log_config = str(copy)
+
+    logsetup.setup_logging(Cfg())  # type: ignore[arg-type]
+    root = logging.getLogger()
+    assert any(isinstance(h, logging.handlers.SysLogHandler) for h in root.handlers)
+    assert root.level == logging.INFO
