@@ -47,7 +47,7 @@ class Supervisor:
         self._stopping = False
         self._serving_inline = False
         self.pid = os.getpid()
-        self.rejecters: set[int] = set()
+        self.rejections = PendingRejections(float(config.acse_timeout))
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -92,15 +92,19 @@ class Supervisor:
                 self._dispatch_signals()
                 if self._stopping:
                     break
+                self.rejections.expire()
+                watched = [*self.sockets, self._wake_r, *self.rejections.sockets()]
                 try:
-                    ready, _, _ = select.select([*self.sockets, self._wake_r], [], [], 1.0)
+                    ready, _, _ = select.select(watched, [], [], self.rejections.wait_time(1.0))
                 except InterruptedError:
                     continue
                 for sock in ready:
                     if sock is self._wake_r:
                         _drain(self._wake_r)
-                    else:
+                    elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
+                    else:
+                        self.rejections.on_readable(sock)  # type: ignore[arg-type]
         finally:
             self._shutdown()
         return 0
@@ -159,27 +163,9 @@ class Supervisor:
                 peer[1],
                 len(self.workers),
             )
-            self._reject_in_child(conn, policy.TOO_MANY_ASSOCIATIONS)
+            self.rejections.add(conn, policy.TOO_MANY_ASSOCIATIONS)
             return
         self._fork_worker(conn, peer)
-
-    def _reject_in_child(self, conn: socket.socket, rejection: policy.Rejection) -> None:
-        """Answer A-ASSOCIATE-RJ from a short-lived child: a silent peer over the
-        limit must not stall the supervisor for the ACSE timeout."""
-        try:
-            pid = os.fork()
-        except OSError:
-            conn.close()
-            return
-        if pid:
-            conn.close()
-            self.rejecters.add(pid)
-            return
-        try:
-            self._become_worker(("rejecting", 0))
-            reject_connection(conn, rejection, self.config.acse_timeout)
-        finally:
-            os._exit(0)
 
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
@@ -236,9 +222,6 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            if pid in self.rejecters:
-                self.rejecters.discard(pid)
-                continue
             self.workers.pop(pid, None)
             self._update_title()
             if os.WIFSIGNALED(status):
@@ -249,6 +232,7 @@ class Supervisor:
     def _shutdown(self) -> None:
         for sock in self.sockets:
             sock.close()
+        self.rejections.close_all()
         deadline = time.monotonic() + GRACEFUL_TIMEOUT
         while self.workers and time.monotonic() < deadline:
             self.reap()
@@ -267,39 +251,79 @@ class Supervisor:
         LOG.info("stopped")
 
 
-def reject_connection(conn: socket.socket, rejection: policy.Rejection, timeout: float) -> None:
-    """Read the A-ASSOCIATE-RQ and answer A-ASSOCIATE-RJ, without forking."""
-    try:
-        conn.settimeout(timeout)
-        header = _recv_exactly(conn, 6)
-        if header and header[0] == _A_ASSOCIATE_RQ:
-            length = int.from_bytes(header[2:6], "big")
-            remaining = min(length, 1 << 20)  # the RQ is small; never buffer more
-            while remaining > 0:
-                chunk = conn.recv(min(remaining, 65536))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            conn.sendall(
+class PendingRejections:
+    """Connections to answer with A-ASSOCIATE-RJ, handled inside the select loop.
+
+    The supervisor reads each A-ASSOCIATE-RQ without blocking and without
+    forking, so a silent peer over the limit cannot stall accepting, reaping
+    or signal handling; it is dropped after the ACSE timeout. The whole RQ is
+    read before answering: closing with unread data would reset the
+    connection and the peer might never see the rejection.
+    """
+
+    MAX_RQ = 1 << 20  # an A-ASSOCIATE-RQ is a few hundred bytes; never buffer more
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._pending: dict[socket.socket, tuple[float, bytearray, policy.Rejection]] = {}
+
+    def add(self, conn: socket.socket, rejection: policy.Rejection) -> None:
+        conn.setblocking(False)
+        self._pending[conn] = (time.monotonic() + self.timeout, bytearray(), rejection)
+
+    def sockets(self) -> list[socket.socket]:
+        return list(self._pending)
+
+    def wait_time(self, default: float) -> float:
+        if not self._pending:
+            return default
+        soonest = min(deadline for deadline, _, _ in self._pending.values())
+        return max(0.0, min(default, soonest - time.monotonic()))
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for conn, (deadline, _, _) in list(self._pending.items()):
+            if now >= deadline:
+                self._close(conn)
+
+    def on_readable(self, conn: socket.socket) -> None:
+        _, buffer, rejection = self._pending[conn]
+        try:
+            chunk = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._close(conn)
+            return
+        buffer += chunk
+        if buffer[0] != _A_ASSOCIATE_RQ:
+            self._close(conn)
+            return
+        if len(buffer) < 6:
+            return
+        wanted = 6 + int.from_bytes(buffer[2:6], "big")
+        if len(buffer) < wanted and len(buffer) < self.MAX_RQ:
+            return
+        try:
+            conn.send(
                 bytes([_A_ASSOCIATE_RJ, 0])
                 + (4).to_bytes(4, "big")
                 + bytes([0, rejection.result, rejection.source, rejection.reason])
             )
             conn.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    finally:
+        except OSError:
+            pass
+        self._close(conn)
+
+    def _close(self, conn: socket.socket) -> None:
+        self._pending.pop(conn, None)
         conn.close()
 
-
-def _recv_exactly(conn: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            return b""
-        data += chunk
-    return data
+    def close_all(self) -> None:
+        for conn in list(self._pending):
+            self._close(conn)
 
 
 def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.socket:  # type: ignore[type-arg]
