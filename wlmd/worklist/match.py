@@ -24,45 +24,121 @@ class MatchOptions:
     wildcards_all_keys: bool = False  # '*'/'?' also on PatientID, Modality, station AE
 
 
-def entry_matches(entry: WorklistEntry, mask: SearchMask, options: MatchOptions) -> bool:
-    """True if the entry matches every non-universal matching key of the mask."""
-    if not _level_matches(entry.root_text, mask.nodes, keys.ROOT_MATCHING, options):
-        return False
+@dataclass(frozen=True)
+class _KeyTest:
+    """One non-universal single-valued key, its query values prepared once."""
+
+    tag: int
+    vr: str
+    queries: tuple[str, ...]
+    wildcards: bool
+    casefold: bool
+
+
+@dataclass(frozen=True)
+class _PairTest:
+    """A date+time key pair; None where that half is absent or universal."""
+
+    date_tag: int
+    time_tag: int
+    dates: tuple[str, ...] | None
+    times: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class _LevelTest:
+    keys: tuple[_KeyTest, ...]
+    pairs: tuple[_PairTest, ...]
+
+
+@dataclass(frozen=True)
+class CompiledMask:
+    """A search mask turned into tests, once per query: per entry only comparisons remain.
+
+    ``sps`` is None when the Scheduled Procedure Step sequence places no
+    condition (absent, empty, or universal in dcmwlm's IsUniversalMatch sense).
+    """
+
+    root: _LevelTest
+    sps: tuple[_LevelTest, ...] | None
+
+    def matches(self, entry: WorklistEntry) -> bool:
+        if not _level_matches(entry.root_text, self.root):
+            return False
+        if self.sps is None:
+            return True
+        return entry.sps_text is not None and any(
+            _level_matches(item, test) for test in self.sps for item in entry.sps_text
+        )
+
+
+def compile_mask(mask: SearchMask, options: MatchOptions) -> CompiledMask:
+    """Prepare the matching of ``mask`` (split, normalise, drop universal keys)."""
+    root = _compile_level(mask.nodes, keys.ROOT_MATCHING, options)
+    sps: tuple[_LevelTest, ...] | None = None
     for seq_tag, level in keys.ROOT_MATCHING.sequences:
         node = find(mask.nodes, seq_tag)
         if not isinstance(node, MaskSequence) or not node.items:
             continue
-        if _sequence_is_universal(node, level):
-            continue
-        if entry.sps_text is None or not any(
-            _level_matches(item, query_item, level, options)
-            for query_item in node.items
-            for item in entry.sps_text
-        ):
-            return False
-    return True
+        if not _sequence_is_universal(node, level):
+            sps = tuple(_compile_level(item, level, options) for item in node.items)
+    return CompiledMask(root, sps)
 
 
-def _level_matches(
-    candidate: dict[int, str],
-    nodes: list[MaskNode],
-    level: keys.MatchingLevel,
-    options: MatchOptions,
-) -> bool:
+def entry_matches(entry: WorklistEntry, mask: SearchMask, options: MatchOptions) -> bool:
+    """True if the entry matches every non-universal matching key of the mask.
+
+    For many entries, compile the mask once with :func:`compile_mask` instead.
+    """
+    return compile_mask(mask, options).matches(entry)
+
+
+def _compile_level(
+    nodes: list[MaskNode], level: keys.MatchingLevel, options: MatchOptions
+) -> _LevelTest:
+    tests = []
     for spec in level.keys:
         query = _query_values(nodes, spec.tag)
         if query is None:
             continue
-        element, query_values = query
-        if spec.tag not in candidate:
-            return False
-        wildcards = spec.wildcards or options.wildcards_all_keys
-        if not _values_match(element.vr, query_values, candidate[spec.tag], wildcards, options):
-            return False
+        element, queries = query
+        casefold = element.vr == "PN" and options.case_insensitive_names
+        if casefold:
+            queries = [q.casefold() for q in queries]
+        tests.append(
+            _KeyTest(
+                spec.tag,
+                element.vr,
+                tuple(queries),
+                spec.wildcards or options.wildcards_all_keys,
+                casefold,
+            )
+        )
+    pairs = []
     for date_tag, time_tag in level.date_time_pairs:
-        if not _date_time_pair_matches(candidate, nodes, date_tag, time_tag):
+        date_q = _query_values(nodes, date_tag)
+        time_q = _query_values(nodes, time_tag)
+        if date_q is None and time_q is None:
+            continue
+        pairs.append(
+            _PairTest(
+                date_tag,
+                time_tag,
+                tuple(date_q[1]) if date_q else None,
+                tuple(time_q[1]) if time_q else None,
+            )
+        )
+    return _LevelTest(tuple(tests), tuple(pairs))
+
+
+def _level_matches(candidate: dict[int, str], level: _LevelTest) -> bool:
+    for test in level.keys:
+        text = candidate.get(test.tag)
+        if not text:
+            return False  # absent, or empty: no value to match (DCMTK: VM 0)
+        if not _values_match(test, values.split_values(test.vr, text)):
             return False
-    return True
+    return all(_pair_matches(candidate, pair) for pair in level.pairs)
 
 
 def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[str]] | None:
@@ -76,53 +152,47 @@ def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[s
     return node, query_values
 
 
-def _values_match(
-    vr: str, query: list[str], candidate_text: str, wildcards: bool, options: MatchOptions
-) -> bool:
-    candidates = values.split_values(vr, candidate_text)
-    if not candidate_text:
-        return False  # an empty candidate has no value to match (DCMTK: VM 0)
-    if vr == "DA":
-        return values.any_value_matches(query, candidates, values.date_match)
-    if vr == "TM":
-        return values.any_value_matches(query, candidates, values.time_match)
-    if vr == "PN" and options.case_insensitive_names:
-        query = [q.casefold() for q in query]
+def _values_match(test: _KeyTest, candidates: list[str]) -> bool:
+    queries = list(test.queries)
+    if test.vr == "DA":
+        return values.any_value_matches(queries, candidates, values.date_match)
+    if test.vr == "TM":
+        return values.any_value_matches(queries, candidates, values.time_match)
+    if test.casefold:
         candidates = [c.casefold() for c in candidates]
+    wildcards = test.wildcards
     return values.any_value_matches(
-        query, candidates, lambda q, c: values.string_match(q, c, wildcards)
+        queries, candidates, lambda q, c: values.string_match(q, c, wildcards)
     )
 
 
-def _date_time_pair_matches(
-    candidate: dict[int, str], nodes: list[MaskNode], date_tag: int, time_tag: int
-) -> bool:
+def _pair_matches(candidate: dict[int, str], pair: _PairTest) -> bool:
     """C.2.2.2.5.1 combined matching of a date and a time key (dcmwlm combinedKeys)."""
-    date_q = _query_values(nodes, date_tag)
-    time_q = _query_values(nodes, time_tag)
-    if date_q is not None:
-        if date_tag not in candidate:
+    if pair.dates is not None:
+        if pair.date_tag not in candidate:
             return False
-        if time_q is None:
+        if pair.times is None:
             return values.any_value_matches(
-                date_q[1], values.split_values("DA", candidate[date_tag]), values.date_match
+                list(pair.dates),
+                values.split_values("DA", candidate[pair.date_tag]),
+                values.date_match,
             )
-        if time_tag not in candidate:
+        if pair.time_tag not in candidate:
             return False
         # DCMTK: "no support for VM>1 so far" — the first values are combined.
-        date_c = values.split_values("DA", candidate[date_tag])[0]
-        time_c = values.split_values("TM", candidate[time_tag])[0]
+        date_c = values.split_values("DA", candidate[pair.date_tag])[0]
+        time_c = values.split_values("TM", candidate[pair.time_tag])[0]
         if not date_c:
             return False
         # An empty candidate time counts as midnight, as in DCMTK's OFDateTime.
-        return values.date_time_match(date_q[1][0], time_q[1][0], date_c, time_c)
-    if time_q is not None:
-        if time_tag not in candidate or not candidate[time_tag]:
-            return False
-        return values.any_value_matches(
-            time_q[1], values.split_values("TM", candidate[time_tag]), values.time_match
-        )
-    return True
+        return values.date_time_match(pair.dates[0], pair.times[0], date_c, time_c)
+    assert pair.times is not None
+    text = candidate.get(pair.time_tag)
+    if not text:
+        return False
+    return values.any_value_matches(
+        list(pair.times), values.split_values("TM", text), values.time_match
+    )
 
 
 def _sequence_is_universal(node: MaskSequence, level: keys.MatchingLevel) -> bool:

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from wlmd.config import ReturnCharset
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
-from wlmd.worklist.match import MatchOptions, entry_matches
+from wlmd.worklist.match import MatchOptions, compile_mask
 from wlmd.worklist.respond import ResponseNode, build_response
 from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
 from wlmd.worklist.store import LockError, StorageArea
@@ -90,11 +90,11 @@ def select(
     restrict_to = (
         calling_ae.strip() if options.filter_issuer_aet and not _has_station(mask) else None
     )
+    matcher = compile_mask(mask, options.match)
     return [
         e
         for e in entries
-        if entry_matches(e, mask, options.match)
-        and (restrict_to is None or _scheduled_for(e, restrict_to))
+        if matcher.matches(e) and (restrict_to is None or _scheduled_for(e, restrict_to))
     ]
 
 
