@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from wlmd.config import ReturnCharset
 from wlmd.worklist import keys
 from wlmd.worklist.entry import Item, WorklistEntry
-from wlmd.worklist.searchmask import MaskElement, MaskNode, MaskSequence, SearchMask
+from wlmd.worklist.searchmask import MaskElement, MaskNode, MaskSequence, SearchMask, find
 
 
 @dataclass
@@ -39,7 +39,7 @@ def build_response(
 ) -> list[ResponseNode]:
     """The response identifier for ``entry``, as a tag-ordered list of nodes."""
     nodes = _fill_level(mask.nodes, entry.elements, entry, top=True)
-    sps = _find(nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+    sps = find(nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
     if isinstance(sps, ResponseSequence) and sps.items:
         _clean_description_and_codes(
             sps.items[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
@@ -106,31 +106,24 @@ def _echo(mask_nodes: list[MaskNode]) -> list[ResponseNode]:
     return out
 
 
-def _find(nodes: list[ResponseNode], tag_: int) -> ResponseNode | None:
-    for node in nodes:
-        if node.tag == tag_:
-            return node
-    return None
-
-
 def _clean_description_and_codes(
     nodes: list[ResponseNode], description: int, code_sequence: int
 ) -> None:
     """Drop an empty code sequence, else drop an empty description (wlmscpfs)."""
-    codes = _find(nodes, code_sequence)
+    codes = find(nodes, code_sequence)
     if isinstance(codes, ResponseSequence) and (
         not codes.items or (len(codes.items) == 1 and _is_empty_code(codes.items[0]))
     ):
         nodes.remove(codes)
         return
-    text = _find(nodes, description)
+    text = find(nodes, description)
     if isinstance(text, ResponseElement) and not text.value:
         nodes.remove(text)
 
 
 def _is_empty_code(item: list[ResponseNode]) -> bool:
-    value = _find(item, keys.CODE_VALUE)
-    scheme = _find(item, keys.CODING_SCHEME_DESIGNATOR)
+    value = find(item, keys.CODE_VALUE)
+    scheme = find(item, keys.CODING_SCHEME_DESIGNATOR)
     return (
         isinstance(value, ResponseElement)
         and not value.value
@@ -141,12 +134,12 @@ def _is_empty_code(item: list[ResponseNode]) -> bool:
 
 def _clean_reference_sequence(nodes: list[ResponseNode], tag_: int) -> None:
     """A single item with both UIDs empty is removed, leaving an empty sequence."""
-    seq = _find(nodes, tag_)
+    seq = find(nodes, tag_)
     if not isinstance(seq, ResponseSequence) or len(seq.items) != 1:
         return
     item = seq.items[0]
-    cls = _find(item, keys.REFERENCED_SOP_CLASS_UID)
-    inst = _find(item, keys.REFERENCED_SOP_INSTANCE_UID)
+    cls = find(item, keys.REFERENCED_SOP_CLASS_UID)
+    inst = find(item, keys.REFERENCED_SOP_INSTANCE_UID)
     if (
         isinstance(cls, ResponseElement)
         and not cls.value

@@ -9,7 +9,9 @@ makes the query fail with 0xA900 unless ``--no-fail``). Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
@@ -68,8 +70,15 @@ class SearchMask:
         return bool(self.unsupported)
 
 
-def find(nodes: list[MaskNode], tag: int) -> MaskNode | None:
-    """The node with ``tag`` in one level of the mask, or None."""
+class _Tagged(Protocol):
+    tag: int
+
+
+_T = TypeVar("_T", bound=_Tagged)
+
+
+def find(nodes: Iterable[_T], tag: int) -> _T | None:
+    """The node with ``tag`` in one level of a mask (or of a response), or None."""
     for node in nodes:
         if node.tag == tag:
             return node
