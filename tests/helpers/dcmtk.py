@@ -268,18 +268,8 @@ def findscu(
         argv = [
             *wrapper,
             _tool("findscu"),
-            "-d",
             "-W",
-            "-aet",
-            aet,
-            "-aec",
-            aec,
-            "-to",
-            "10",
-            "-ta",
-            "10",
-            "-td",
-            "20",
+            *_client_options(aet, aec),
             "-X",
             "-od",
             str(out_dir),
@@ -297,6 +287,11 @@ def findscu(
     return ClientResult(argv, returncode, output, responses)
 
 
+def _client_options(aet: str, aec: str) -> list[str]:
+    """Debug output (parsed for statuses), AE titles and bounded network timeouts."""
+    return ["-d", "-aet", aet, "-aec", aec, "-to", "10", "-ta", "10", "-td", "20"]
+
+
 def echoscu(
     port: int,
     *,
@@ -311,17 +306,7 @@ def echoscu(
     argv = [
         *wrapper,
         _tool("echoscu"),
-        "-d",
-        "-aet",
-        aet,
-        "-aec",
-        aec,
-        "-to",
-        "10",
-        "-ta",
-        "10",
-        "-td",
-        "20",
+        *_client_options(aet, aec),
         *extra,
         host,
         str(port),
