@@ -69,6 +69,10 @@ class Config:
     # --- output
     request_file_path: str | None = None  # -rfp
     request_file_format: str = "#t.dump"  # -rff
+    # --- service (wlmd extensions)
+    config_file: str | None = None  # --config: wlmd.conf(5) read before the command line
+    daemon: bool = False  # --daemon: detach (classic init systems; systemd runs us in front)
+    pid_file: str | None = None  # --pid-file
     # --- wlmd extensions (off by default: wlmscpfs behaviour unless asked)
     filter_issuer_aet: bool = False  # Orthanc's FilterIssuerAet
     limit_answers: int = 0  # Orthanc's LimitAnswers, 0 = unlimited

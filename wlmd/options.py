@@ -255,6 +255,7 @@ def section(group: str, subgroup: str | None, *rows: Option) -> tuple[Option, ..
 LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 
 EXTENSIONS = "wlmd extensions (not in wlmscpfs)"
+SERVICE = "service options (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -364,6 +365,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # Long spellings only, so they never collide with a short option a future
     # wlmscpfs may add.
+    *section(SERVICE, None,
+        value(None, "--config", "config_file", Param("[f]ilename", ReadableFile()),
+              "read settings from configuration file f (wlmd.conf(5)); "
+              "command-line options win"),
+        flag(None, "--daemon", "daemon", True,
+             "detach from the terminal and run in the background (no systemd)"),
+        value(None, "--pid-file", "pid_file", Param("[f]ilename", Str()),
+              "write the supervisor's process id to f and hold it locked while running"),
+    ),
     *section(EXTENSIONS, None,
         value(None, "--listen-address", "listen_address",
               Param("[a]ddress", Address(), default_text="all interfaces"),
