@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wlmd import __version__
+from wlmd import __version__, conffile
 from wlmd.config import Config
 from wlmd.logsetup import LogConfigError, setup_logging
 from wlmd.options import (
@@ -180,15 +180,25 @@ def build_config(line: CommandLine) -> Config:
     for an option given twice. Errors are reported port first, then in table
     order, as wlmscpfs does.
     """
-    if not line.params:
+    occurrences = line.occurrences
+    port_text = line.params[0] if line.params else None
+    config_file = _rightmost(line, "config_file")
+    if config_file is not None:
+        # The file first, the command line over it (wlmd.conf(5)).
+        path = _convert(_option("--config").param, "--config", config_file)  # type: ignore[arg-type]
+        from_file = conffile.read(path)
+        occurrences = conffile.merge(from_file.occurrences(), line.occurrences)
+        if port_text is None:
+            port_text = from_file.port
+    if port_text is None:
         raise UsageError("missing parameter: port")
     if len(line.params) > 1:
         extra = " ".join(repr(p) for p in line.params[1:])
         raise UsageError(f"too many parameters: {extra}")
-    port = _convert(PORT, "port", line.params[0])
+    port = _convert(PORT, "port", port_text)
 
     effective: dict[str, tuple[Option, str | None]] = {}
-    for option, value in line.occurrences:
+    for option, value in occurrences:
         if option.field is not None:
             effective[option.field] = (option, value)
 
@@ -203,7 +213,7 @@ def build_config(line: CommandLine) -> Config:
             values[row.field] = row.const
 
     final = {**config_defaults(), **values}
-    given = {option.long for option, _ in line.occurrences}
+    given = {option.long for option, _ in occurrences}
     for row in OPTIONS:
         if row.field not in values or effective[row.field][0] is not row:
             continue
@@ -221,10 +231,23 @@ def build_config(line: CommandLine) -> Config:
     return Config(port=port, **values)
 
 
+def _option(long: str) -> Option:
+    return BY_SPELLING[long]
+
+
+def _rightmost(line: CommandLine, field_name: str) -> str | None:
+    """The raw value of the rightmost option setting ``field_name``, if any."""
+    found = None
+    for option, value in line.occurrences:
+        if option.field == field_name:
+            found = value
+    return found
+
+
 def parse_args(argv: Sequence[str]) -> Config:
     """Parse a wlmscpfs-style command line into a Config; raise UsageError if wrong.
 
-    Pure apart from reading ``@files`` and checking that ``--log-config`` is
+    Pure apart from reading ``@files``, the ``--config`` file and checking that ``--log-config`` is
     readable. ``--help``/``--version``/``--arguments`` are :func:`main`'s
     business and are ignored here.
     """
