@@ -54,6 +54,7 @@ FLAGS: list[tuple[str | None, str, str, Any]] = [
     (None, "--filter-issuer-aet", "filter_issuer_aet", True),
     (None, "--case-insensitive-names", "case_insensitive_names", True),
     (None, "--wildcards-all-keys", "wildcards_all_keys", True),
+    (None, "--daemon", "daemon", True),
 ]
 
 # (short, long, argument, Config field, value) for every option with a value;
@@ -85,6 +86,8 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--listen-address", "", "listen_address", ""),
     (None, "--limit-answers", "0", "limit_answers", 0),
     (None, "--limit-answers", "25", "limit_answers", 25),
+    (None, "--pid-file", "/run/wlmd/wlmd.pid", "pid_file", "/run/wlmd/wlmd.pid"),
+    (None, "--config", "{conf}", "config_file", "{conf}"),  # an empty wlmd.conf
 ]
 
 # Options that act rather than set a field.
@@ -95,6 +98,13 @@ ACTIONS = {"--help", "--version", "--arguments"}
 def logcfg(tmp_path: Path) -> str:
     path = tmp_path / "logging.ini"
     path.write_text("[loggers]\nkeys=root\n")
+    return str(path)
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> str:
+    path = tmp_path / "wlmd.conf"
+    path.write_text("# nothing set\n")
     return str(path)
 
 
@@ -128,10 +138,11 @@ def test_flag_sets_field(spelling: str, field: str, expected: Any) -> None:
     [(s, a, f, v) for short, long, a, f, v in VALUES for s in _spellings(short, long)],
 )
 def test_value_option_sets_field(
-    spelling: str, argument: str, field: str, expected: Any, logcfg: str
+    spelling: str, argument: str, field: str, expected: Any, logcfg: str, conf: str
 ) -> None:
-    argument = argument.replace("{logcfg}", logcfg)
-    expected = expected.replace("{logcfg}", logcfg) if isinstance(expected, str) else expected
+    argument = argument.replace("{logcfg}", logcfg).replace("{conf}", conf)
+    if isinstance(expected, str):
+        expected = expected.replace("{logcfg}", logcfg).replace("{conf}", conf)
     config = parse_args([*_needs(spelling), spelling, argument, "104"])
     assert getattr(config, field) == expected
 
