@@ -25,10 +25,15 @@ understood; wlmd says so instead of failing obscurely.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import logging
 import logging.config
+import logging.handlers
+import os
+import socket
 import sys
 import threading
+import time
 from typing import Protocol
 
 TRACE = 5
@@ -117,14 +122,130 @@ class AssociationFilter(logging.Filter):
 _OURS = "_wlmd_handler"  # marks the handler we install, so a reload can replace it
 
 
+class SyslogHandler(logging.handlers.SysLogHandler):
+    """Syslog over ``/dev/log`` that keeps the server running when syslog is gone.
+
+    The standard handler fails at construction when ``/dev/log`` is missing
+    and prints a traceback per record when the socket breaks (journald or
+    rsyslog restarted). A worklist server must keep serving either way:
+    this handler connects lazily, retries at most every
+    :attr:`RETRY_SECONDS`, and meanwhile writes the line to stderr (which
+    systemd sends to the journal), saying once that syslog is unavailable.
+
+    Usable from a ``--log-config`` file as
+    ``class = wlmd.logsetup.SyslogHandler`` with ``args = ("/dev/log", "daemon")``.
+    """
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, address: str = "/dev/log", facility: str | int = "daemon") -> None:
+        logging.Handler.__init__(self)
+        self.address = address
+        self.facility = (
+            self.facility_names[facility] if isinstance(facility, str) else int(facility)
+        )
+        self.socktype = socket.SOCK_DGRAM
+        self.unixsocket = True
+        self.socket: socket.socket | None = None  # type: ignore[assignment]
+        self._retry_at = 0.0
+        self._broken_reported = False
+
+    def mapPriority(self, levelName: str) -> str:  # the base class's spelling
+        return "debug" if levelName == "TRACE" else super().mapPriority(levelName)
+
+    def _connect(self) -> socket.socket | None:
+        if self.socket is not None:
+            return self.socket
+        now = time.monotonic()
+        if now < self._retry_at:
+            return None
+        self._retry_at = now + self.RETRY_SECONDS
+        for socktype in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(socket.AF_UNIX, socktype | socket.SOCK_CLOEXEC)
+            try:
+                sock.connect(self.address)
+            except OSError:
+                sock.close()
+                continue
+            self.socktype = socktype
+            self.socket = sock
+            if self._broken_reported:
+                self._broken_reported = False
+                sys.stderr.write(f"wlmd[{os.getpid()}]: syslog ({self.address}) is back\n")
+            return sock
+        return None
+
+    def _send(self, data: bytes) -> bool:
+        sock = self._connect()
+        if sock is None:
+            return False
+        try:
+            if self.socktype == socket.SOCK_DGRAM:
+                sock.send(data)
+            else:
+                sock.sendall(data)
+        except OSError:
+            # Broken (syslog restarted): allow reconnecting at once.
+            sock.close()
+            self.socket = None
+            self._retry_at = 0.0
+            return False
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            priority = self.encodePriority(self.facility, self.mapPriority(record.levelname))
+            data = f"<{priority}>{message}\000".encode()
+        except Exception:
+            self.handleError(record)
+            return
+        # The second try only does something when the first found a broken
+        # socket; after a failed connect, _connect() waits RETRY_SECONDS.
+        if not (self._send(data) or self._send(data)):
+            self._fallback(message)
+
+    def _fallback(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            if not self._broken_reported:
+                self._broken_reported = True
+                sys.stderr.write(
+                    f"wlmd[{os.getpid()}]: syslog ({self.address}) unavailable; "
+                    "logging to stderr until it is back\n"
+                )
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if self.socket is not None:
+                self.socket.close()
+                self.socket = None
+            logging.Handler.close(self)
+        finally:
+            self.release()
+
+
+SYSLOG_FORMAT = "wlmd[%(process)d]: %(levelname)s %(assoc)s%(message)s"
+
+_detached = False  # set once --daemon has detached: the default handler is syslog then
+
+
 def _install_default(level: int) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _OURS, False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler: logging.Handler
+    if _detached:
+        # --daemon without --log-config: stderr is /dev/null, syslog is the log.
+        handler = SyslogHandler("/dev/log", "daemon")
+        handler.setFormatter(logging.Formatter(SYSLOG_FORMAT))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(AssociationFilter())
     setattr(handler, _OURS, True)
     root.addHandler(handler)
@@ -189,12 +310,17 @@ def _apply_file(path: str) -> None:
             quiet.setLevel(max(root_level, logging.WARNING))
 
 
-def setup_logging(config: LoggingConfig) -> None:
+def setup_logging(config: LoggingConfig, *, detached: bool | None = None) -> None:
     """Configure the logging module from ``config``; call once at start-up.
 
     Raises :class:`LogConfigError` if the ``--log-config`` file is unusable.
-    Safe to call again (see :func:`reload_logging`).
+    Safe to call again (see :func:`reload_logging`). ``detached=True`` (after
+    ``--daemon`` has detached) makes syslog the default target instead of
+    stderr, for this and later calls.
     """
+    global _detached
+    if detached is not None:
+        _detached = detached
     if config.log_config:
         _apply_file(config.log_config)
     else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,5 +243,94 @@ def test_shipped_example_log_config_loads(tmp_path) -> None:  # type: ignore[no-
 
     logsetup.setup_logging(Cfg())  # type: ignore[arg-type]
     root = logging.getLogger()
-    assert any(isinstance(h, logging.handlers.SysLogHandler) for h in root.handlers)
+    assert any(isinstance(h, logsetup.SyslogHandler) for h in root.handlers)
     assert root.level == logging.INFO
+
+
+# --- syslog ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def syslog_socket(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
+    """A real syslog-style datagram socket (what /dev/log is), bound in tmp_path."""
+    path = str(tmp_path / "log")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    yield path, server
+    server.close()
+
+
+def _syslog_record(message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("wlmd.test", level, __file__, 1, message, None, None)
+
+
+def test_syslog_handler_sends_daemon_facility_with_ident(syslog_socket) -> None:
+    path, server = syslog_socket
+    handler = logsetup.SyslogHandler(path, "daemon")
+    handler.setFormatter(logging.Formatter(logsetup.SYSLOG_FORMAT))
+    handler.addFilter(AssociationFilter())
+    handler.handle(_syslog_record("C-FIND from CT1: 3 matches"))
+    handler.handle(_syslog_record("worker 12 exited with status 1", logging.ERROR))
+    handler.handle(_syslog_record("trace detail", TRACE))
+    received = [server.recv(4096) for _ in range(3)]
+    handler.close()
+    pid = os.getpid()
+    # facility daemon (3): <3*8 + severity>; info=6, err=3, debug=7
+    assert received[0] == f"<30>wlmd[{pid}]: INFO C-FIND from CT1: 3 matches\0".encode()
+    assert received[1].startswith(f"<27>wlmd[{pid}]: ERROR ".encode())
+    assert received[2].startswith(b"<31>")
+
+
+def test_syslog_handler_without_dev_log_keeps_running_on_stderr(tmp_path: Path, capsys) -> None:
+    handler = logsetup.SyslogHandler(str(tmp_path / "missing"), "daemon")  # must not raise
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for n in range(3):
+        handler.handle(_syslog_record(f"line {n}"))
+    handler.close()
+    err = capsys.readouterr().err
+    assert err.count("unavailable; logging to stderr") == 1
+    assert [line for line in err.splitlines() if line.startswith("line ")] == [
+        "line 0",
+        "line 1",
+        "line 2",
+    ]
+
+
+def test_syslog_handler_comes_back_when_syslog_does(tmp_path: Path, capsys) -> None:
+    path = str(tmp_path / "log")
+    handler = logsetup.SyslogHandler(path, "daemon")
+    handler.RETRY_SECONDS = 0.0
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.handle(_syslog_record("while down"))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    try:
+        handler.handle(_syslog_record("after start"))
+        assert server.recv(4096).endswith(b"after start\0")
+        # syslog restarts: the old socket is gone, a new one is bound at the same path
+        server.close()
+        os.unlink(path)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind(path)
+        server.settimeout(5)
+        handler.handle(_syslog_record("after restart"))
+        assert server.recv(4096).endswith(b"after restart\0")
+    finally:
+        server.close()
+        handler.close()
+    err = capsys.readouterr().err
+    assert "while down" in err and "is back" in err
+    assert "after start" not in err and "after restart" not in err
+
+
+def test_detached_default_logging_goes_to_syslog() -> None:
+    try:
+        setup_logging(config("info"), detached=True)
+        ours = [h for h in logging.getLogger().handlers if getattr(h, logsetup._OURS, False)]
+        assert len(ours) == 1 and isinstance(ours[0], logsetup.SyslogHandler)
+    finally:
+        setup_logging(config("warn"), detached=False)
+    ours = [h for h in logging.getLogger().handlers if getattr(h, logsetup._OURS, False)]
+    assert isinstance(ours[0], logging.StreamHandler)
