@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 
+from wlmd import service
 from wlmd.config import Config
+from wlmd.logsetup import setup_logging
 
 LOG = logging.getLogger("wlmd")
 
@@ -33,15 +35,48 @@ def check_data_files_path(config: Config) -> None:
 
 
 def serve(config: Config) -> int:
-    """Run wlmd until it is told to stop; returns the process exit status."""
+    """Run wlmd until it is told to stop; returns the process exit status.
+
+    The order matters to an operator: everything that can fail (pid file
+    taken, data path missing, port in use, libwrap missing) fails before
+    detaching, so ``wlmd --daemon`` reports it on the terminal with status 1;
+    readiness is announced only once the pid file names the final process.
+    """
     from wlmd.access import AccessControlUnavailable
     from wlmd.supervisor import Supervisor
 
+    pid_file = service.PidFile(config.pid_file) if config.pid_file else None
     try:
         check_data_files_path(config)
+        if pid_file is not None:
+            pid_file.acquire()
         supervisor = Supervisor(config)
         supervisor.listen()
-    except (StartupError, AccessControlUnavailable, OSError) as exc:
+        if config.daemon:
+            keep = supervisor.file_descriptors()
+            if pid_file is not None and pid_file.fd is not None:
+                keep.append(pid_file.fd)
+            service.daemonize(keep)
+            supervisor.pid = os.getpid()
+            # python-daemon closed the log handlers' descriptors; stderr is /dev/null.
+            setup_logging(config, detached=True)
+            LOG.info("running in the background as pid %d", supervisor.pid)
+        if pid_file is not None:
+            pid_file.write(os.getpid())
+    except (
+        StartupError,
+        AccessControlUnavailable,
+        service.AlreadyRunning,
+        service.PidFileError,
+        OSError,
+    ) as exc:
         LOG.critical("cannot start: %s", exc)
+        if pid_file is not None:
+            pid_file.release()
         return 1
-    return supervisor.run()
+    service.notify(f"READY=1\nSTATUS=listening on {supervisor.listening_on()}")
+    try:
+        return supervisor.run()
+    finally:
+        if pid_file is not None:
+            pid_file.release()

@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 
-from wlmd import policy
+from wlmd import policy, service
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
 from wlmd.worker import serve_association  # loaded before forking: workers start warm
@@ -56,7 +56,21 @@ class Supervisor:
 
     # --- start-up --------------------------------------------------------------------
     def listen(self) -> None:
-        """Bind the port: the given address, or all interfaces (IPv6 + IPv4 where possible)."""
+        """Bind the port: the given address, or all interfaces (IPv6 + IPv4 where possible).
+
+        Under socket activation (``wlmd.socket``) the sockets systemd passed
+        are used instead, and the port and listen address are not bound.
+        """
+        inherited = service.inherited_sockets()
+        if inherited:
+            self.sockets.extend(inherited)
+            where = ", ".join(_where(s.getsockname()) for s in self.sockets)
+            LOG.info(
+                "listening on %s (socket from systemd, %s mode)",
+                where,
+                self.config.process_model.value,
+            )
+            return
         address = self.config.listen_address
         port = self.config.port
         if address:
@@ -73,7 +87,13 @@ class Supervisor:
             self.sockets.append(sock)
         where = ", ".join(_where(s.getsockname()) for s in self.sockets)
         LOG.info("listening on %s (%s mode)", where, self.config.process_model.value)
-        _notify_systemd("READY=1")
+
+    def file_descriptors(self) -> list[int]:
+        """Descriptors that must survive daemonising: listening sockets and the wake-up pipe."""
+        return [*(sock.fileno() for sock in self.sockets), self._wake_r, self._wake_w]
+
+    def listening_on(self) -> str:
+        return ", ".join(_where(s.getsockname()) for s in self.sockets)
 
     # --- main loop ---------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -230,6 +250,7 @@ class Supervisor:
                 LOG.error("worker %d exited with status %d", pid, os.WEXITSTATUS(status))
 
     def _shutdown(self) -> None:
+        service.notify("STOPPING=1")
         for sock in self.sockets:
             sock.close()
         self.rejections.close_all()
@@ -366,18 +387,3 @@ def _die_with_parent(supervisor_pid: int) -> None:
         pass
     if os.getppid() != supervisor_pid:  # it died between fork() and prctl()
         os._exit(1)
-
-
-def _notify_systemd(state: str) -> None:
-    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET."""
-    target = os.environ.get("NOTIFY_SOCKET")
-    if not target:
-        return
-    if target.startswith("@"):
-        target = "\0" + target[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(target)
-            sock.sendall(state.encode())
-    except OSError as exc:
-        LOG.warning("cannot notify systemd: %s", exc)
