@@ -117,6 +117,8 @@ def parse(text: str, path: str) -> ConfigFile:
             raise fail(number, f"expected 'name = value', got {stripped!r}")
         if name.startswith("-") or name.startswith("+"):
             raise fail(number, f"write the setting without dashes: {name.lstrip('+-')!r}")
+        if not rest.strip():
+            raise fail(number, f'no value for {name}; write {name} = "" for an empty value')
         value = _unquote(rest.strip())
         if name == "port":
             if port is not None:

@@ -81,6 +81,11 @@ def test_missing_port_everywhere_is_the_usual_error(conf) -> None:
         ("--port = 1", r"wlmd.conf:2: write the setting without dashes: 'port'"),
         ("fork", r"wlmd.conf:2: expected 'name = value', got 'fork'"),
         ("port = 0", r"wlmd.conf:2: invalid value for port: '0'"),
+        (
+            "listen-address =",
+            r'wlmd.conf:2: no value for listen-address; write listen-address = ""',
+        ),
+        ("fork =   ", r"wlmd.conf:2: no value for fork"),
         ("port = 1\nport = 2", r"wlmd.conf:3: port given twice \(also on line 2\)"),
         ("max-associations = many", r"wlmd.conf:2: invalid value for max-associations: 'many'"),
         ("max-pdu = 100", r"wlmd.conf:2: invalid value for max-pdu: '100' \(expected 4096"),
