@@ -387,6 +387,8 @@ OPTIONS: tuple[Option, ...] = (
              "match person names (PN) ignoring case"),
         flag(None, "--wildcards-all-keys", "wildcards_all_keys", True,
              "allow wildcards on every key, incl. Patient ID, Modality and station AE title"),
+        flag(None, "--no-index", "index", False,
+             "no indexed snapshot: read the storage area on every query, as wlmscpfs"),
     ),
 )
 # fmt: on

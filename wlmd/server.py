@@ -61,6 +61,7 @@ def serve(config: Config) -> int:
             # python-daemon closed the log handlers' descriptors; stderr is /dev/null.
             setup_logging(config, detached=True)
             LOG.info("running in the background as pid %d", supervisor.pid)
+        supervisor.load()
         if pid_file is not None:
             pid_file.write(os.getpid())
     except (

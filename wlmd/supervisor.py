@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import logging
 import os
 import select
@@ -39,7 +40,10 @@ class _Stop(BaseException):
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = WorklistStore(config.data_files_path, config.enable_file_reject)
+        self.store = WorklistStore(
+            config.data_files_path, config.enable_file_reject, use_index=config.index
+        )
+        self._refresh_retry_at: float | None = None
         self.sockets: list[socket.socket] = []
         self.workers: dict[int, float] = {}
         self._signals: list[int] = []
@@ -89,8 +93,25 @@ class Supervisor:
         LOG.info("listening on %s (%s mode)", where, self.config.process_model.value)
 
     def file_descriptors(self) -> list[int]:
-        """Descriptors that must survive daemonising: listening sockets and the wake-up pipe."""
-        return [*(sock.fileno() for sock in self.sockets), self._wake_r, self._wake_w]
+        """Descriptors that must survive daemonising: sockets, wake-up pipe, inotify watch."""
+        fds = [*(sock.fileno() for sock in self.sockets), self._wake_r, self._wake_w]
+        if self.store.watch is not None:
+            fds.append(self.store.watch.fileno())
+        return fds
+
+    def load(self) -> None:
+        """Parse and index every storage area once, so that workers start with it (--index)."""
+        if not self.config.index:
+            return
+        started = time.monotonic()
+        count = self.store.load_all()
+        LOG.info(
+            "snapshot loaded: %d worklist entries in %.2f s%s",
+            count,
+            time.monotonic() - started,
+            "" if self.store.watch is not None else " (no inotify: queries scan instead)",
+        )
+        gc.freeze()  # loaded objects stay out of the collector's way, in us and in workers
 
     def listening_on(self) -> str:
         return ", ".join(_where(s.getsockname()) for s in self.sockets)
@@ -113,14 +134,21 @@ class Supervisor:
                 if self._stopping:
                     break
                 self.rejections.expire()
+                watch = self.store.watch
                 watched = [*self.sockets, self._wake_r, *self.rejections.sockets()]
+                if watch is not None:
+                    watched.append(watch.fileno())
                 try:
-                    ready, _, _ = select.select(watched, [], [], self.rejections.wait_time(1.0))
+                    ready, _, _ = select.select(watched, [], [], self._wait_time())
                 except InterruptedError:
                     continue
+                if (watch is not None and watch.fileno() in ready) or self._refresh_due():
+                    self._refresh_snapshot()
                 for sock in ready:
                     if sock is self._wake_r:
                         _drain(self._wake_r)
+                    elif watch is not None and sock == watch.fileno():
+                        continue  # handled above, before accepting: workers fork current
                     elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
                     else:
@@ -128,6 +156,27 @@ class Supervisor:
         finally:
             self._shutdown()
         return 0
+
+    def _wait_time(self) -> float:
+        wait = self.rejections.wait_time(1.0)
+        if self._refresh_retry_at is not None:
+            wait = max(0.0, min(wait, self._refresh_retry_at - time.monotonic()))
+        return wait
+
+    def _refresh_due(self) -> bool:
+        return self._refresh_retry_at is not None and time.monotonic() >= self._refresh_retry_at
+
+    def _refresh_snapshot(self) -> None:
+        """Keep our snapshot current, so new workers start with little to re-read.
+
+        A writer holding the lock only delays this (retried shortly); queries
+        never depend on it, they refresh under their own read lock.
+        """
+        started = time.monotonic()
+        busy = self.store.refresh_changed()
+        self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
+        gc.freeze()
+        LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
         if self._serving_inline and signum in (signal.SIGTERM, signal.SIGINT):
@@ -201,19 +250,25 @@ class Supervisor:
             self._update_title()
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        child_watch = self.store.watch_for_child()
         try:
             pid = os.fork()
         except OSError as exc:
             LOG.error("cannot fork a worker for %s:%d: %s", peer[0], peer[1], exc)
             conn.close()
+            if child_watch is not None:
+                child_watch.close()
             return
         if pid:
+            if child_watch is not None:
+                child_watch.close()
             conn.close()
             self.workers[pid] = time.monotonic()
             self._update_title()
             return
         status = 0
         try:
+            self.store.adopt_watch(child_watch)
             self._become_worker(peer)
             serve_association(conn, peer, self.config, self.store)
         except BaseException:

@@ -54,6 +54,7 @@ FLAGS: list[tuple[str | None, str, str, Any]] = [
     (None, "--filter-issuer-aet", "filter_issuer_aet", True),
     (None, "--case-insensitive-names", "case_insensitive_names", True),
     (None, "--wildcards-all-keys", "wildcards_all_keys", True),
+    (None, "--no-index", "index", False),
     (None, "--daemon", "daemon", True),
 ]
 

@@ -215,3 +215,51 @@ def _universal(element: MaskElement, wildcards: bool) -> bool:
     if all(not p for p in parts):
         return True
     return wildcards and values.is_universal(parts, element.vr)
+
+
+# --- what an index may answer ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A necessary condition of a compiled mask that an index can look up.
+
+    An entry can only match if some value of key ``tag`` (in the root, or in
+    some Scheduled Procedure Step item when ``in_sps``) is one of ``values``
+    (``kind == "equals"``), starts with one of them (``"prefix"``), or is a
+    date ``values`` match (``"date"``). The full matcher still decides: a
+    probe may let through entries that do not match, never keep out one that
+    does.
+    """
+
+    tag: int
+    vr: str
+    in_sps: bool
+    kind: str
+    values: tuple[str, ...]
+
+
+def probes(compiled: CompiledMask) -> list[Probe]:
+    """The conditions of ``compiled`` an index could narrow the candidates with."""
+    found = [p for test in compiled.root.keys if (p := _probe(test, False)) is not None]
+    if compiled.sps is not None and len(compiled.sps) == 1:
+        level = compiled.sps[0]
+        found += [p for test in level.keys if (p := _probe(test, True)) is not None]
+        for pair in level.pairs:
+            if pair.dates and all(pair.dates):
+                found.append(Probe(pair.date_tag, "DA", True, "date", pair.dates))
+    return found
+
+
+def _probe(test: _KeyTest, in_sps: bool) -> Probe | None:
+    if test.casefold or test.vr in ("DA", "TM") or not all(test.queries):
+        return None  # an empty query value matches any value: nothing to narrow
+    if not test.wildcards:
+        return Probe(test.tag, test.vr, in_sps, "equals", test.queries)
+    prefixes = []
+    for query in test.queries:
+        cut = min((i for i, ch in enumerate(query) if ch in "*?"), default=len(query))
+        if cut == 0:
+            return None
+        prefixes.append(query[:cut])
+    return Probe(test.tag, test.vr, in_sps, "prefix", tuple(prefixes))

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from wlmd.config import ReturnCharset
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
-from wlmd.worklist.match import MatchOptions, compile_mask
+from wlmd.worklist.match import MatchOptions, compile_mask, probes
 from wlmd.worklist.respond import ResponseNode, build_response
 from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
 from wlmd.worklist.store import LockError, StorageArea
@@ -67,8 +67,8 @@ def run_find(
         )
     try:
         with area.read_locked():
-            entries = area.entries()
-            matches = select(entries, mask, calling_ae, options)
+            area.refresh()
+            matches = select(area, mask, calling_ae, options)
             responses = [build_response(e, mask, options.return_charset) for e in matches]
     except LockError as exc:
         LOG.error("%s", exc)
@@ -84,16 +84,20 @@ def run_find(
 
 
 def select(
-    entries: list[WorklistEntry], mask: SearchMask, calling_ae: str, options: FindOptions
+    area: StorageArea, mask: SearchMask, calling_ae: str, options: FindOptions
 ) -> list[WorklistEntry]:
-    """The entries matching the mask, in storage order (file name)."""
+    """The entries of ``area`` matching the mask, in storage order (file name).
+
+    The area's index proposes candidates from the mask's probes; the
+    compiled mask decides every one of them.
+    """
     restrict_to = (
         calling_ae.strip() if options.filter_issuer_aet and not _has_station(mask) else None
     )
     matcher = compile_mask(mask, options.match)
     return [
         e
-        for e in entries
+        for e in area.candidates(probes(matcher))
         if matcher.matches(e) and (restrict_to is None or _scheduled_for(e, restrict_to))
     ]
 

@@ -17,11 +17,14 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from wlmd.worklist.entry import WorklistEntry, WorklistFileError, incompleteness, load_entry
+from wlmd.worklist.index import AreaIndex
+from wlmd.worklist.match import Probe
+from wlmd.worklist.watch import Watch, remote_filesystem
 
 LOG = logging.getLogger(__name__)
 
@@ -70,22 +73,60 @@ class _Cached:
     signature: _Signature
     entry: WorklistEntry | None
     problem: str | None
+    symlink: bool = False
+
+
+class LockBusy(Exception):
+    """A non-blocking read lock found a writer (only the supervisor's refresh uses this)."""
 
 
 class StorageArea:
-    """One storage area: a directory named after a called AE title."""
+    """One storage area: a directory named after a called AE title.
 
-    def __init__(self, path: str, file_reject: bool, lock_timeout: float | None = None) -> None:
+    The area keeps its parsed entries (an indexed snapshot) between queries.
+    :meth:`refresh`, called under the read lock, brings them up to date: with
+    a :class:`~wlmd.worklist.watch.Watch` only the files inotify named are
+    looked at again; without one (``--no-index``, a network file system, no
+    inotify) every file is stat()ed, as before, and only changed ones are
+    parsed again. Either way a query sees exactly the files present when it
+    took the lock.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        file_reject: bool,
+        lock_timeout: float | None = None,
+        watch: Callable[[], Watch | None] = lambda: None,
+        use_index: bool = False,
+    ) -> None:
         self.path = path
         self.lockfile = os.path.join(path, LOCKFILE_NAME)
         self.file_reject = file_reject
         self.lock_timeout = lock_timeout
+        self.use_index = use_index
+        self.index = AreaIndex()
+        self._watch = watch
         self._cache: dict[str, _Cached] = {}
+        self._symlinks: set[str] = set()  # re-checked every time: their targets send no events
+        self._scanned = False
+        self._watch_problem_logged = False
         self._real_path = os.path.realpath(path)
+        self.remote = remote_filesystem(path) if use_index else None
+        if self.remote:
+            LOG.info(
+                "storage area %s is on %s: every query checks every file (inotify does "
+                "not see changes made by other hosts)",
+                path,
+                self.remote,
+            )
 
     @contextmanager
-    def read_locked(self) -> Iterator[None]:
-        """Hold a shared fcntl lock on the lockfile (blocks while a writer holds it)."""
+    def read_locked(self, blocking: bool = True) -> Iterator[None]:
+        """Hold a shared fcntl lock on the lockfile (blocks while a writer holds it).
+
+        ``blocking=False`` raises :class:`LockBusy` at once if a writer holds it.
+        """
         try:
             fd = os.open(self.lockfile, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -97,7 +138,15 @@ class StorageArea:
                 "Worklist storage area has no usable lockfile",
             ) from exc
         try:
-            self._lock_shared(fd)
+            if blocking:
+                self._lock_shared(fd)
+            else:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError as exc:
+                    if exc.errno in (errno.EACCES, errno.EAGAIN):
+                        raise LockBusy(self.lockfile) from None
+                    raise LockError(f"cannot read-lock {self.lockfile}: {exc.strerror}") from exc
             try:
                 yield
             finally:
@@ -130,20 +179,57 @@ class StorageArea:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
+    # --- keeping the snapshot current (call under the read lock) ------------------------
+    def refresh(self) -> None:
+        """Bring the entries up to date with the directory. Call under the read lock."""
+        watch = self._watch() if self.use_index and not self.remote else None
+        if watch is not None and self._scanned:
+            changes = watch.take_changes(self.path)
+            if not changes.everything:
+                for name in changes.names | self._symlinks:
+                    if name.endswith(WORKLIST_SUFFIX):
+                        self._reload(name)
+                return
+        if watch is not None and not watch.watches(self.path):
+            # Watch first, then scan: a change during the scan is seen next time.
+            try:
+                watch.add(self.path)
+            except OSError as exc:
+                if not self._watch_problem_logged:
+                    self._watch_problem_logged = True
+                    LOG.warning(
+                        "cannot watch %s (%s): every query will check every file; "
+                        "raise fs.inotify.max_user_watches/max_user_instances",
+                        self.path,
+                        exc.strerror,
+                    )
+            else:
+                watch.take_changes(self.path)  # the scan below covers them
+        self._full_scan()
+        self._scanned = watch is not None and watch.watches(self.path)
+
+    def _full_scan(self) -> None:
+        names = set(self._worklist_names())
+        for gone in [name for name in self._cache if name not in names]:
+            self._forget(gone)
+        for name in sorted(names):
+            self._reload(name)
+
     def entries(self) -> list[WorklistEntry]:
         """Usable entries of the area, ordered by file name. Call under the read lock."""
-        names = self._worklist_names()
-        fresh: dict[str, _Cached] = {}
-        result: list[WorklistEntry] = []
-        for name in names:
-            cached = self._load(name)
-            if cached is None:
-                continue
-            fresh[name] = cached
-            if cached.entry is not None:
-                result.append(cached.entry)
-        self._cache = fresh
-        return result
+        self.refresh()
+        return self.index.ordered()
+
+    def candidates(self, probes: Iterable[Probe]) -> list[WorklistEntry]:
+        """Entries that may match ``probes``, by file name (all without the index).
+
+        Call under the read lock, after :meth:`refresh`.
+        """
+        if self.use_index:
+            narrowed = self.index.candidates(probes)
+            if narrowed is not None:
+                return narrowed
+        return self.index.ordered()
 
     def _worklist_names(self) -> list[str]:
         try:
@@ -154,20 +240,38 @@ class StorageArea:
             return []
         return sorted(names)
 
-    def _load(self, name: str) -> _Cached | None:
+    def _forget(self, name: str) -> None:
+        cached = self._cache.pop(name, None)
+        self._symlinks.discard(name)
+        if cached is not None and cached.entry is not None:
+            self.index.remove(cached.entry)
+
+    def _reload(self, name: str) -> None:
+        """Look at one file again: gone, unchanged, or parse it (again)."""
         path = os.path.join(self.path, name)
         try:
             st = os.stat(path)
         except OSError as exc:
             if exc.errno != errno.ENOENT:  # a dangling symlink or a vanished file is no news
                 LOG.warning("worklist file %s skipped: %s", path, exc.strerror)
-            return None
+            self._forget(name)
+            return
         signature = _Signature.of(st)
         cached = self._cache.get(name)
         if cached is not None and cached.signature == signature:
-            return cached
+            return
+        fresh = self._load(name, path, st, signature)
+        self._forget(name)
+        self._cache[name] = fresh
+        if fresh.symlink:
+            self._symlinks.add(name)
+        if fresh.entry is not None:
+            self.index.add(fresh.entry)
+
+    def _load(self, name: str, path: str, st: os.stat_result, signature: _Signature) -> _Cached:
         entry: WorklistEntry | None = None
-        problem = self._unusable(path, st)
+        symlink = os.path.islink(path)
+        problem = self._unusable(path, st, symlink)
         if problem is None:
             try:
                 entry = load_entry(path, name)
@@ -180,14 +284,14 @@ class StorageArea:
                 entry = None
         if problem:
             LOG.warning("worklist file %s skipped: %s", path, problem)
-        return _Cached(signature, entry, problem)
+        return _Cached(signature, entry, problem, symlink)
 
-    def _unusable(self, path: str, st: os.stat_result) -> str | None:
+    def _unusable(self, path: str, st: os.stat_result, symlink: bool) -> str | None:
         if not stat.S_ISREG(st.st_mode):
             return "not a regular file"
         if st.st_size > MAX_FILE_SIZE:
             return f"larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
-        if os.path.islink(path):
+        if symlink:
             target = os.path.realpath(path)
             if os.path.commonpath([target, self._real_path]) != self._real_path:
                 return f"symbolic link to {target}, outside the storage area"
@@ -195,15 +299,45 @@ class StorageArea:
 
 
 class WorklistStore:
-    """All storage areas below ``--data-files-path``."""
+    """All storage areas below ``--data-files-path``, and the process's inotify watch.
+
+    With ``use_index`` the supervisor loads every area at start-up
+    (:meth:`load_all`), keeps the snapshot current from its own watch
+    (:meth:`refresh_changed`, from its event loop) and hands each worker a
+    watch of its own, created before the fork (:meth:`watch_for_child`), so
+    a worker starts with the supervisor's parsed, indexed entries (shared
+    copy-on-write) and learns of every change made after them.
+    """
 
     def __init__(
-        self, data_files_path: str, file_reject: bool = True, lock_timeout: float | None = None
+        self,
+        data_files_path: str,
+        file_reject: bool = True,
+        lock_timeout: float | None = None,
+        use_index: bool = False,
     ) -> None:
         self.root = data_files_path
         self.file_reject = file_reject
         self.lock_timeout = lock_timeout
+        self.use_index = use_index
         self._areas: dict[str, StorageArea] = {}
+        self.watch: Watch | None = None
+        if use_index:
+            self.watch = self._new_watch()
+
+    def _new_watch(self) -> Watch | None:
+        try:
+            watch = Watch()
+            watch.add(self.root)
+        except OSError as exc:
+            LOG.warning(
+                "inotify unavailable (%s): every query will check every file", exc.strerror
+            )
+            return None
+        return watch
+
+    def _current_watch(self) -> Watch | None:
+        return self.watch
 
     def area(self, called_ae_title: str) -> StorageArea | None:
         """The storage area for a called AE title, or None if there is none."""
@@ -216,6 +350,114 @@ class WorklistStore:
             return None
         area = self._areas.get(name)
         if area is None:
-            area = StorageArea(path, self.file_reject, self.lock_timeout)
+            area = StorageArea(
+                path,
+                self.file_reject,
+                self.lock_timeout,
+                watch=self._current_watch,
+                use_index=self.use_index,
+            )
             self._areas[name] = area
         return area
+
+    # --- the supervisor's side ----------------------------------------------------------
+    def load_all(self) -> int:
+        """Load every storage area now (start-up); returns the number of usable entries."""
+        try:
+            names = sorted(e.name for e in os.scandir(self.root) if e.is_dir())
+        except OSError as exc:
+            LOG.error("cannot read data files path %s: %s", self.root, exc.strerror)
+            return 0
+        total = 0
+        for name in names:
+            area = self.area(name)
+            if area is None:
+                continue
+            try:
+                with area.read_locked():
+                    area.refresh()
+            except LockError as exc:
+                LOG.warning("storage area %s not loaded: %s", area.path, exc)
+                continue
+            total += len(area.index)
+        return total
+
+    def refresh_changed(self) -> bool:
+        """Apply pending changes where no writer holds the lock; True if some remain.
+
+        Never blocks: an area whose lockfile is write-locked is retried later
+        (a query never depends on this; it refreshes under its own lock).
+        """
+        if self.watch is None:
+            return False
+        self.watch.drain()
+        remaining = False
+        for directory in self.watch.peek_directories():
+            if directory == self.root:
+                # Areas created, removed or renamed: forget the root's events and
+                # (re)load areas by name; removed ones vanish in area().
+                self.watch.take_changes(self.root)
+                for name in list(self._areas):
+                    self.area(name)
+                self.load_new_areas()
+                continue
+            area = next((a for a in self._areas.values() if a.path == directory), None)
+            if area is None:
+                self.watch.take_changes(directory)
+                continue
+            try:
+                with area.read_locked(blocking=False):
+                    area.refresh()
+            except LockBusy:
+                remaining = True
+            except LockError as exc:
+                LOG.warning("storage area %s not refreshed: %s", area.path, exc)
+                self.watch.take_changes(directory)
+        return remaining
+
+    def load_new_areas(self) -> None:
+        try:
+            names = [e.name for e in os.scandir(self.root) if e.is_dir()]
+        except OSError:
+            return
+        for name in names:
+            if name not in self._areas and is_valid_area_name(name):
+                area = self.area(name)
+                if area is not None:
+                    try:
+                        with area.read_locked(blocking=False):
+                            area.refresh()
+                    except (LockBusy, LockError):
+                        pass  # loaded by the first query instead
+
+    def watch_for_child(self) -> Watch | None:
+        """A new watch for a worker about to be forked, covering everything ours does.
+
+        Created *before* our own queue is drained, so any change is either
+        already in our pending set (which the child inherits) or in the new
+        watch's queue: nothing falls between the two.
+        """
+        if self.watch is None:
+            return None
+        try:
+            child = Watch()
+            child.add(self.root)
+            for area in self._areas.values():
+                if self.watch.watches(area.path):
+                    child.add(area.path)
+        except OSError as exc:
+            LOG.warning("cannot watch for a worker (%s); it will scan instead", exc.strerror)
+            return None
+        self.watch.drain()
+        child.inherit_pending(self.watch)
+        return child
+
+    def adopt_watch(self, watch: Watch | None) -> None:
+        """In the child: use ``watch`` from now on (None: scan every area again)."""
+        old = self.watch
+        self.watch = watch
+        if old is not None:
+            old.close()
+        if watch is None:
+            for area in self._areas.values():
+                area._scanned = False
