@@ -23,27 +23,35 @@ class ServerPair:
 
 
 class PairPool:
+    """Servers started on first use and kept for the session.
+
+    One wlmscpfs per option set; one wlmd per option set and wlmd variant
+    (``extra``: e.g. ``("--no-index",)``), all compared with that wlmscpfs.
+    """
+
     def __init__(self, root: Path, log_dir: Path) -> None:
         self.root = root
         self.log_dir = log_dir
         self.stack = contextlib.ExitStack()
-        self.pairs: dict[tuple[str, ...], ServerPair] = {}
+        self.references: dict[tuple[str, ...], Server] = {}
+        self.pairs: dict[tuple[tuple[str, ...], tuple[str, ...]], ServerPair] = {}
 
-    def get(self, options: tuple[str, ...]) -> ServerPair:
-        if options not in self.pairs:
-            reference = self.stack.enter_context(
+    def get(self, options: tuple[str, ...], extra: tuple[str, ...] = ()) -> ServerPair:
+        if options not in self.references:
+            self.references[options] = self.stack.enter_context(
                 servers.wlmscpfs(self.root, options, log_dir=self.log_dir)
             )
+        if (options, extra) not in self.pairs:
             if os.environ.get("WLMD_DIFF_AGAINST") == "wlmscpfs":
                 candidate = self.stack.enter_context(
                     servers.wlmscpfs(self.root, options, log_dir=self.log_dir)
                 )
             else:
                 candidate = self.stack.enter_context(
-                    servers.wlmd(self.root, options, log_dir=self.log_dir)
+                    servers.wlmd(self.root, (*extra, *options), log_dir=self.log_dir)
                 )
-            self.pairs[options] = ServerPair(reference, candidate)
-        return self.pairs[options]
+            self.pairs[(options, extra)] = ServerPair(self.references[options], candidate)
+        return self.pairs[(options, extra)]
 
 
 def run_client(server: Server, kind: str, q: Dataset | None, aec: str, aet: str) -> ClientResult:

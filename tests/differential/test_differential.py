@@ -10,9 +10,14 @@ from tests.differential.runner import PairPool, differences, failure_message, ru
 pytestmark = pytest.mark.dcmtk
 
 
+#: wlmd with its indexed snapshot (the default) and without it: same answers required.
+VARIANTS = {"index": (), "no-index": ("--no-index",)}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_differential(case: Case, server_pairs: PairPool) -> None:
-    pair = server_pairs.get(case.options)
+def test_differential(case: Case, variant: str, server_pairs: PairPool) -> None:
+    pair = server_pairs.get(case.options, VARIANTS[variant])
     reference, candidate = run_pair(pair, case.kind, case.query, case.aec, case.aet)
 
     # sanity: the case exercises what it says (checked on wlmscpfs, the reference)
