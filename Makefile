@@ -48,11 +48,11 @@ bench: bootstrap
 	@test -f bench/run.py || { echo "make bench: bench/run.py does not exist yet" >&2; exit 1; }
 	$(PYTHON) bench/run.py
 
-# Placeholder until packaging/debian/ exists; how debian/ is brought to the source
-# root is for the packaging work to decide.
+# wlmd_<version>_all.deb in build/deb/, built from a temporary copy of the tree
+# (packaging/build-deb; see packaging/README.md). DEB_OUT=dir puts it elsewhere.
+DEB_OUT := build/deb
 deb:
-	@test -f packaging/debian/control || { echo "make deb: packaging/debian/ is not written yet" >&2; exit 1; }
-	dpkg-buildpackage -us -uc -b
+	packaging/build-deb $(DEB_OUT)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache bench/out
