@@ -1,0 +1,276 @@
+"""The indexed snapshot: same answers as a full scan, and never stale.
+
+The index only narrows the candidates the matcher sees, so the strongest test
+is a comparison: random worklists, random queries on the indexed keys (exact,
+prefix, wildcards, ranges, date+time pairs, several values, empty values),
+answered by an area with the index and by one without (``--no-index``: every
+entry matched). The answers must be the same lists, in the same order.
+
+Freshness: changes made to the files (add, rewrite in place, replace by
+rename, delete, symlink retargeted, the area directory swapped) are seen by
+the very next query, through inotify, without a full scan.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.worklists import complete_entry, make_area, query, write_wl
+from tests.unit.conftest import wire
+from wlmd.worklist import keys
+from wlmd.worklist.match import MatchOptions
+from wlmd.worklist.query import FindOptions, run_find
+from wlmd.worklist.respond import ResponseElement
+from wlmd.worklist.store import StorageArea, WorklistStore
+
+SEED = 20261121
+FAMILIES = ["DOE", "DOEBLER", "MÜLLER", "MULLER", "O'NEIL", "SMITH", "SMYTH", "ÅSTRÖM", "ZHANG"]
+GIVEN = ["JOHN", "JANE", "JÖRG", "ANNA", "LI", ""]
+MODALITIES = ["CT", "MR", "US", "CR"]
+STATIONS = ["CT01", "CT02", "MR1", "US_A", "US_B"]
+DATES = ["20300510", "20300511", "20300512", "20300513", "20300514"]
+TIMES = ["0700", "083000", "1200", "1630", "2300"]
+
+
+def _random_entry(rng: random.Random, n: int) -> Any:
+    charset = "ISO_IR 192" if rng.random() < 0.5 else "ISO_IR 100"
+    given = rng.choice(GIVEN)
+    name = rng.choice(FAMILIES) + (f"^{given}" if given else "")
+    return complete_entry(
+        SpecificCharacterSet=charset,
+        PatientName=name,
+        PatientID=rng.choice([f"P{n % 7}", f"P{n}", f"P{n % 3}\\Q{n}"]),
+        AccessionNumber=rng.choice([f"A{n % 5}", f"ACC{n}", ""]),
+        Modality=rng.choice(MODALITIES),
+        ScheduledStationAETitle=rng.choice([*STATIONS, "CT01\\MR1"]),
+        ScheduledProcedureStepStartDate=rng.choice(DATES),
+        ScheduledProcedureStepStartTime=rng.choice(TIMES),
+    )
+
+
+def _random_query(rng: random.Random) -> dict[str, Any]:
+    q: dict[str, Any] = {
+        "SpecificCharacterSet": "ISO_IR 192",
+        "PatientName": None,
+        "PatientID": None,
+        "AccessionNumber": None,
+    }
+    sps: dict[str, Any] = {
+        "Modality": None,
+        "ScheduledStationAETitle": None,
+        "ScheduledProcedureStepStartDate": None,
+        "ScheduledProcedureStepStartTime": None,
+    }
+    for _ in range(rng.randint(1, 3)):
+        key = rng.choice(
+            ["name", "id", "acc", "modality", "station", "date", "datetime", "multi", "empty"]
+        )
+        if key == "name":
+            family = rng.choice(FAMILIES)
+            q["PatientName"] = rng.choice(
+                [family, family + "*", family[:2] + "*", family[:3] + "?*", "*" + family[-2:], "?*"]
+            )
+        elif key == "id":
+            q["PatientID"] = rng.choice(["P1", "P3", "Q5", "P1*", "*", f"P{rng.randint(0, 40)}"])
+        elif key == "acc":
+            q["AccessionNumber"] = rng.choice(["A1", "ACC3", "A*", "ACC1?", "ACC17"])
+        elif key == "modality":
+            sps["Modality"] = rng.choice([*MODALITIES, "C*", "XA"])
+        elif key == "station":
+            sps["ScheduledStationAETitle"] = rng.choice([*STATIONS, "CT0*"])
+        elif key == "date":
+            d1, d2 = sorted(rng.sample(DATES, 2))
+            sps["ScheduledProcedureStepStartDate"] = rng.choice(
+                [d1, f"{d1}-{d2}", f"{d1}-", f"-{d2}", "20300101-20301231"]
+            )
+        elif key == "datetime":
+            d1, d2 = sorted(rng.sample(DATES, 2))
+            t1, t2 = sorted(rng.sample(TIMES, 2))
+            sps["ScheduledProcedureStepStartDate"] = rng.choice([d1, f"{d1}-{d2}"])
+            sps["ScheduledProcedureStepStartTime"] = rng.choice([t1, f"{t1}-{t2}", f"{t1}-"])
+        elif key == "multi":
+            q["PatientID"] = "P1\\P2\\Q4"
+        else:
+            q["PatientID"] = "P1\\"  # an empty value among others matches any value
+    q["sps"] = sps
+    return q
+
+
+def _answer(area: StorageArea, q: dict[str, Any], match: MatchOptions) -> list[str]:
+    result = run_find(
+        area, wire(query(**dict(q, sps=dict(q["sps"])))), "MOD", FindOptions(match=match)
+    )
+    assert result.final_status == keys.SUCCESS, result
+    out = []
+    for nodes in result.responses:
+        for node in nodes:
+            if isinstance(node, ResponseElement) and node.tag == keys.PATIENT_ID:
+                out.append(node.value.decode())
+    return out
+
+
+@pytest.fixture(scope="module")
+def random_area(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(SEED)
+    root = tmp_path_factory.mktemp("index")
+    entries = {f"e{n:03d}.wl": _random_entry(rng, n) for n in range(300)}
+    return make_area(root, "AE", entries)
+
+
+@pytest.mark.parametrize(
+    "match",
+    [
+        MatchOptions(),
+        MatchOptions(wildcards_all_keys=True),
+        MatchOptions(case_insensitive_names=True),
+    ],
+    ids=["default", "wildcards-all-keys", "case-insensitive-names"],
+)
+def test_index_answers_like_full_scan(random_area: Path, match: MatchOptions) -> None:
+    indexed = WorklistStore(str(random_area.parent), use_index=True).area("AE")
+    scanned = WorklistStore(str(random_area.parent), use_index=False).area("AE")
+    assert indexed is not None and scanned is not None
+    rng = random.Random(SEED + 1)
+    narrowed = 0
+    for _ in range(400):
+        q = _random_query(rng)
+        expected = _answer(scanned, q, match)
+        got = _answer(indexed, q, match)
+        assert got == expected, f"query {q}: index gave {got}, full scan {expected}"
+        narrowed += len(got) < len(indexed.index)
+    assert narrowed > 200  # the queries were selective, so the index was exercised
+
+
+def test_index_narrows_candidates(random_area: Path) -> None:
+    from wlmd.worklist.match import compile_mask, probes
+    from wlmd.worklist.searchmask import check_search_mask
+
+    area = WorklistStore(str(random_area.parent), use_index=True).area("AE")
+    assert area is not None
+    with area.read_locked():
+        area.refresh()
+        mask = check_search_mask(wire(query(PatientID="P5", sps={"Modality": None})), True)
+        candidates = area.candidates(probes(compile_mask(mask, MatchOptions())))
+    assert 0 < len(candidates) <= len(area.index) // 10
+
+
+# --- freshness --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> tuple[Path, StorageArea]:
+    root = tmp_path / "root"
+    make_area(root, "AE", {f"e{n}.wl": complete_entry(PatientID=f"P{n}") for n in range(3)})
+    store = WorklistStore(str(root), use_index=True)
+    assert store.watch is not None, "inotify is needed for these tests"
+    assert store.load_all() == 3
+    area = store.area("AE")
+    assert area is not None
+    return root / "AE", area
+
+
+def _ids(area: StorageArea) -> list[str]:
+    return _answer(area, {"PatientID": None, "sps": {}}, MatchOptions())
+
+
+def _full_scans(area: StorageArea, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = area._full_scan
+
+    def counting() -> None:
+        calls.append(1)
+        original()
+
+    monkeypatch.setattr(area, "_full_scan", counting)
+    return calls
+
+
+def test_changes_are_seen_by_the_next_query_without_a_scan(
+    live: tuple[Path, StorageArea], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, area = live
+    scans = _full_scans(area, monkeypatch)
+    assert _ids(area) == ["P0", "P1", "P2"]
+    write_wl(directory / "e3.wl", complete_entry(PatientID="P3"))  # added
+    assert _ids(area) == ["P0", "P1", "P2", "P3"]
+    write_wl(directory / "e1.wl", complete_entry(PatientID="NEW1"))  # rewritten in place
+    assert _ids(area) == ["P0", "NEW1", "P2", "P3"]
+    write_wl(directory / "tmp.part", complete_entry(PatientID="MOVED"))
+    os.rename(directory / "tmp.part", directory / "e2.wl")  # replaced by rename
+    assert _ids(area) == ["P0", "NEW1", "MOVED", "P3"]
+    os.unlink(directory / "e0.wl")  # removed
+    assert _ids(area) == ["NEW1", "MOVED", "P3"]
+    (directory / "e3.wl").write_bytes(b"not DICOM")  # broken: skipped, others served
+    assert _ids(area) == ["NEW1", "MOVED"]
+    assert scans == []
+
+
+def test_symlink_target_changes_are_seen(
+    live: tuple[Path, StorageArea], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, area = live
+    (directory / "targets").mkdir()
+    write_wl(directory / "targets" / "t.dcm", complete_entry(PatientID="LINKED"))
+    os.symlink("targets/t.dcm", directory / "l.wl")
+    assert "LINKED" in _ids(area)
+    # The target lives in a subdirectory inotify does not watch: still seen.
+    write_wl(directory / "targets" / "t.dcm", complete_entry(PatientID="RELINKED"))
+    assert "RELINKED" in _ids(area) and "LINKED" not in _ids(area)
+
+
+def test_swapped_area_directory_is_rescanned(live: tuple[Path, StorageArea]) -> None:
+    directory, area = live
+    assert _ids(area) == ["P0", "P1", "P2"]
+    staging = directory.parent / "AE.new"
+    make_area(directory.parent, "AE.new", {"x.wl": complete_entry(PatientID="X")})
+    shutil.rmtree(directory)
+    os.rename(staging, directory)
+    assert _ids(area) == ["X"]
+
+
+def test_queue_overflow_falls_back_to_a_full_scan(
+    live: tuple[Path, StorageArea], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, area = live
+    scans = _full_scans(area, monkeypatch)
+    watch = area._watch()
+    assert watch is not None
+    write_wl(directory / "e9.wl", complete_entry(PatientID="P9"))
+    watch.drain()
+    watch._pending.clear()  # as if the kernel had dropped the events ...
+    watch._changes(str(directory)).everything = True  # ... and said so (IN_Q_OVERFLOW)
+    assert _ids(area) == ["P0", "P1", "P2", "P9"]
+    assert scans == [1]
+
+
+def test_child_watch_misses_nothing_between_snapshot_and_fork(tmp_path: Path) -> None:
+    """What the supervisor does around fork(): the child's watch + inherited pending set."""
+    root = tmp_path / "root"
+    make_area(root, "AE", {"a.wl": complete_entry(PatientID="A")})
+    store = WorklistStore(str(root), use_index=True)
+    store.load_all()
+    area = store.area("AE")
+    assert area is not None
+    # A change the supervisor has not applied yet (queued in its own watch) ...
+    write_wl(root / "AE" / "b.wl", complete_entry(PatientID="B"))
+    child_watch = store.watch_for_child()
+    # ... and one after the child's watch exists.
+    write_wl(root / "AE" / "c.wl", complete_entry(PatientID="C"))
+    store.adopt_watch(child_watch)  # what the forked worker does
+    assert _ids(area) == ["A", "B", "C"]
+
+
+def test_no_index_still_sees_changes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    make_area(root, "AE", {"a.wl": complete_entry(PatientID="A")})
+    area = WorklistStore(str(root), use_index=False).area("AE")
+    assert area is not None
+    assert _ids(area) == ["A"]
+    write_wl(root / "AE" / "b.wl", complete_entry(PatientID="B"))
+    assert _ids(area) == ["A", "B"]
