@@ -29,7 +29,7 @@ class WorklistFileError(Exception):
     """A ``.wl`` file that cannot be used; the message says why, for the log."""
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class WorklistEntry:
     """The parsed content of one ``.wl`` file."""
 
@@ -103,6 +103,49 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+# --- sharing repeated objects between entries ----------------------------------------
+#
+# A snapshot of 100,000 entries holds millions of small objects, most of them
+# repeated: every entry has the same tags (Python ints above 256 are separate
+# objects each time), the same few modalities, dates, times, character sets.
+# Sharing one object per distinct value roughly halves the snapshot's memory.
+# Only short values are shared, and the tables stop growing at a bound, so a
+# file full of unique values cannot make them the memory problem instead.
+
+_SHARE_LIMIT = 200_000
+_SHORT = 16
+_shared_tags: dict[int, int] = {}
+_shared_bytes: dict[bytes, bytes] = {}
+_shared_texts: dict[str, str] = {}
+
+
+def _tag(value: int) -> int:
+    return _shared_tags.setdefault(value, value)
+
+
+def share_bytes(value: bytes) -> bytes:
+    """One object per distinct short value (see above)."""
+    if len(value) > _SHORT:
+        return value
+    held = _shared_bytes.get(value)
+    if held is not None:
+        return held
+    if len(_shared_bytes) < _SHARE_LIMIT:
+        _shared_bytes[value] = value
+    return value
+
+
+def share_text(value: str) -> str:
+    if len(value) > _SHORT:
+        return value
+    held = _shared_texts.get(value)
+    if held is not None:
+        return held
+    if len(_shared_texts) < _SHARE_LIMIT:
+        _shared_texts[value] = value
+    return value
+
+
 def _read_item(ds: Dataset) -> Item:
     """Raw values of a data set, recursing into sequences; file meta is skipped."""
     item: Item = {}
@@ -110,6 +153,7 @@ def _read_item(ds: Dataset) -> Item:
         t = int(tag_)
         if t >> 16 <= 0x0002 or t & 0xFFFF == 0:
             continue
+        t = _tag(t)
         elem = ds.get_item(t)
         vr = elem.VR if elem is not None else None
         if not vr:
@@ -123,9 +167,9 @@ def _read_item(ds: Dataset) -> Item:
             raw = bytes(elem.value or b"")
             if elem.length != 0xFFFFFFFF and len(raw) < elem.length:
                 raise ValueError(f"truncated in element ({t >> 16:04X},{t & 0xFFFF:04X})")
-            item[t] = raw.rstrip(b" \x00")
+            item[t] = share_bytes(raw.rstrip(b" \x00"))
         else:
-            item[t] = str(ds[t].value or "").encode("utf-8")
+            item[t] = share_bytes(str(ds[t].value or "").encode("utf-8"))
     return item
 
 
@@ -144,7 +188,11 @@ def _text(value: Value | None) -> str:
 
 
 def _texts(item: Item, tags: frozenset[int], charset: str) -> dict[int, str]:
-    return {t: decode(v, charset) for t, v in item.items() if t in tags and isinstance(v, bytes)}
+    return {
+        t: share_text(decode(v, charset))
+        for t, v in item.items()
+        if t in tags and isinstance(v, bytes)
+    }
 
 
 # --- completeness (PS3.4 Table K.6-1 return key type 1), dcmwlm DatasetIsComplete ---
