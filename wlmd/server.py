@@ -75,6 +75,7 @@ def serve(config: Config) -> int:
         if pid_file is not None:
             pid_file.release()
         return 1
+    supervisor.install_signal_handlers()
     service.notify(f"READY=1\nSTATUS=listening on {supervisor.listening_on()}")
     try:
         return supervisor.run()

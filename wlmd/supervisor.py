@@ -22,7 +22,10 @@ import time
 from wlmd import policy, service
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
-from wlmd.worker import serve_association  # loaded before forking: workers start warm
+from wlmd.worker import (  # loaded before forking: workers start warm
+    next_association_id,
+    serve_association,
+)
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
@@ -124,10 +127,15 @@ class Supervisor:
             " associations]"
         )
 
-    def run(self) -> int:
-        self._update_title()
+    def install_signal_handlers(self) -> None:
+        """Queue signals from now on; called before readiness is announced, so that a
+        SIGTERM sent right after READY=1 stops us gracefully instead of killing us."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, self._queue_signal)
+
+    def run(self) -> int:
+        self._update_title()
+        self.install_signal_handlers()
         try:
             while not self._stopping:
                 self._dispatch_signals()
@@ -251,6 +259,7 @@ class Supervisor:
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         child_watch = self.store.watch_for_child()
+        ident = next_association_id()
         try:
             pid = os.fork()
         except OSError as exc:
@@ -270,7 +279,7 @@ class Supervisor:
         try:
             self.store.adopt_watch(child_watch)
             self._become_worker(peer)
-            serve_association(conn, peer, self.config, self.store)
+            serve_association(conn, peer, self.config, self.store, ident)
         except BaseException:
             LOG.exception("worker for %s:%d failed", peer[0], peer[1])
             status = 1

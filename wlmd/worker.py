@@ -322,11 +322,21 @@ def _wait_for_request(conn: socket.socket, timeout: float) -> str | None:
     return None
 
 
+def next_association_id() -> str:
+    """A new association tag ("a17"). The supervisor draws it before forking, so
+    that tags are unique across workers, not "a1" in every worker process."""
+    return f"a{next(_association_ids)}"
+
+
 def serve_association(
-    conn: socket.socket, peer: tuple[str, int], config: Config, store: WorklistStore
+    conn: socket.socket,
+    peer: tuple[str, int],
+    config: Config,
+    store: WorklistStore,
+    ident: str | None = None,
 ) -> None:
     """Serve one accepted TCP connection until the association ends."""
-    ident = f"a{next(_association_ids)}"
+    ident = ident or next_association_id()
     set_association_id(ident)
     log = _AssociationLog(ident=ident, peer=f"{peer[0]}:{peer[1]}")
     early = _wait_for_request(conn, config.acse_timeout)

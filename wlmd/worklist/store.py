@@ -330,9 +330,7 @@ class WorklistStore:
             watch = Watch()
             watch.add(self.root)
         except OSError as exc:
-            LOG.warning(
-                "inotify unavailable (%s): every query will check every file", exc.strerror
-            )
+            LOG.warning("inotify unavailable (%s): every query will check every file", exc.strerror)
             return None
         return watch
 
