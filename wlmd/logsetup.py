@@ -234,10 +234,10 @@ _detached = False  # set once --daemon has detached: the default handler is sysl
 
 def _install_default(level: int) -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, _OURS, False):
-            root.removeHandler(handler)
-            handler.close()
+    for old in list(root.handlers):
+        if getattr(old, _OURS, False):
+            root.removeHandler(old)
+            old.close()
     handler: logging.Handler
     if _detached:
         # --daemon without --log-config: stderr is /dev/null, syslog is the log.

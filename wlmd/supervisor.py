@@ -143,7 +143,11 @@ class Supervisor:
                     break
                 self.rejections.expire()
                 watch = self.store.watch
-                watched = [*self.sockets, self._wake_r, *self.rejections.sockets()]
+                watched: list[socket.socket | int] = [
+                    *self.sockets,
+                    self._wake_r,
+                    *self.rejections.sockets(),
+                ]
                 if watch is not None:
                     watched.append(watch.fileno())
                 try:

@@ -173,8 +173,8 @@ class Watch:
             raw_name = data[offset : offset + length].split(b"\0", 1)[0]
             offset += length
             if mask & IN_Q_OVERFLOW:
-                for directory in self._wds:
-                    self._changes(directory).everything = True
+                for watched in self._wds:
+                    self._changes(watched).everything = True
                 continue
             directory = self._paths.get(wd)
             if directory is None:
