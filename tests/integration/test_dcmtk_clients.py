@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -189,3 +190,28 @@ def test_bare_connection_does_not_block(
             pass
     result = echoscu(server.port, aec="WLMD", extra=["-ta", "5"])
     assert [r.status for r in result.responses] == [SUCCESS], result.describe()
+
+
+def test_responses_larger_than_the_peers_max_pdu_are_fragmented(tmp_path: pathlib.Path) -> None:
+    """wlmd writes pending responses itself: they must respect findscu's -pdu 4096."""
+    from pydicom.dataset import Dataset
+
+    from tests.helpers import servers
+    from tests.helpers.worklists import complete_entry, make_area
+
+    refs = []
+    for n in range(120):  # ~ 8 KB of ReferencedStudySequence items
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+        ref.ReferencedSOPInstanceUID = f"1.2.826.0.1.3680043.2.1125.{n}.{n * 7}"
+        refs.append(ref)
+    make_area(
+        tmp_path, "BIG", {"big.wl": complete_entry(PatientID="BIG", ReferencedStudySequence=refs)}
+    )
+    q = mwl_query(PatientID="BIG")
+    q.ReferencedStudySequence = []
+    with servers.wlmd(tmp_path) as server:
+        result = findscu(server.port, q, aec="BIG", extra=["--max-pdu", "4096"])
+    assert result.final_status == SUCCESS, result.describe()
+    assert patient_ids(result) == ["BIG"]
+    assert len(result.datasets[0].ReferencedStudySequence) == 120
