@@ -22,6 +22,7 @@ objects, and a set only where a value has more than one entry.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable
 
 from wlmd.worklist import keys, values
@@ -85,6 +86,13 @@ def _key_values(entry: WorklistEntry, tag: int, vr: str, in_sps: bool) -> set[st
     elif entry.root_text.get(tag):
         texts = [entry.root_text[tag]]
     return {v for text in texts for v in values.split_values(vr, text) if v}
+
+
+def _as_prefix_if_name(probe: Probe) -> Probe:
+    """An exact PatientName is looked up as a prefix: the name index is a sorted list."""
+    if probe.kind == "equals" and (probe.tag, probe.vr, probe.in_sps) == PREFIX_KEY:
+        return dataclasses.replace(probe, kind="prefix")
+    return probe
 
 
 class AreaIndex:
@@ -170,6 +178,7 @@ class AreaIndex:
         return [self.by_name[name] for name in names]
 
     def _estimate(self, probe: Probe) -> int | None:
+        probe = _as_prefix_if_name(probe)
         if probe.kind == "equals":
             index = self._equals.get((probe.tag, probe.in_sps))
             if index is None or probe.vr in ("PN", "DA", "TM"):
@@ -182,6 +191,7 @@ class AreaIndex:
         return None
 
     def _names_for(self, probe: Probe) -> set[str]:
+        probe = _as_prefix_if_name(probe)
         found: set[str] = set()
         if probe.kind == "equals":
             index = self._equals[(probe.tag, probe.in_sps)]

@@ -254,7 +254,8 @@ def probes(compiled: CompiledMask) -> list[Probe]:
 def _probe(test: _KeyTest, in_sps: bool) -> Probe | None:
     if test.casefold or test.vr in ("DA", "TM") or not all(test.queries):
         return None  # an empty query value matches any value: nothing to narrow
-    if not test.wildcards:
+    if not test.wildcards or not any("*" in q or "?" in q for q in test.queries):
+        # Without a wildcard character, wildcard matching is equality.
         return Probe(test.tag, test.vr, in_sps, "equals", test.queries)
     prefixes = []
     for query in test.queries:
