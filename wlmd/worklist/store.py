@@ -56,7 +56,7 @@ class LockError(Exception):
         self.comment = comment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Signature:
     inode: int
     size: int
@@ -68,7 +68,7 @@ class _Signature:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cached:
     signature: _Signature
     entry: WorklistEntry | None
