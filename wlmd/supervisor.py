@@ -44,7 +44,10 @@ class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = WorklistStore(
-            config.data_files_path, config.enable_file_reject, use_index=config.index
+            config.data_files_path,
+            config.enable_file_reject,
+            lock_timeout=config.lock_timeout,
+            use_index=config.index,
         )
         self._refresh_retry_at: float | None = None
         self.sockets: list[socket.socket] = []

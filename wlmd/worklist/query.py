@@ -71,7 +71,7 @@ def run_find(
             matches = select(area, mask, calling_ae, options)
             responses = [build_response(e, mask, options.return_charset) for e in matches]
     except LockError as exc:
-        LOG.error("%s", exc)
+        LOG.error("C-FIND answered with Out of Resources (0xA700): %s", exc)
         return FindResult(keys.OUT_OF_RESOURCES, error_comment=exc.comment)
     result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
     if mask.has_unsupported_keys:
