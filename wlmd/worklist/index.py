@@ -37,6 +37,8 @@ EQUALS_KEYS = (
     (keys.MODALITY, "CS", True),
 )
 PREFIX_KEY = (keys.PATIENT_NAME, "PN", False)
+#: Candidates few enough that the matcher is cheaper than another intersection.
+SMALL_ENOUGH = 64
 DATE_KEY = (keys.SPS_START_DATE, "DA", True)
 
 
@@ -167,15 +169,27 @@ class AreaIndex:
 
         The probe with the fewest candidates is used; the matcher checks the rest.
         """
-        best: tuple[int, Probe] | None = None
-        for probe in probes:
-            size = self._estimate(probe)
-            if size is not None and (best is None or size < best[0]):
-                best = (size, probe)
-        if best is None:
+        sized = self._sized(probes)
+        if not sized:
             return None
-        names = sorted(self._names_for(best[1]))
-        return [self.by_name[name] for name in names]
+        names = self._names_for(sized[0][2])
+        # Intersect with the next smallest while that still pays: "station CT01 today"
+        # is a few entries, while either condition alone may be thousands.
+        for size, _, probe in sized[1:]:
+            if len(names) <= SMALL_ENOUGH or size > 4 * len(names) + len(self.by_name) // 4:
+                break
+            names &= self._names_for(probe)
+        return [self.by_name[name] for name in sorted(names)]
+
+    def _sized(self, probes: Iterable[Probe]) -> list[tuple[int, int, Probe]]:
+        """The usable probes with their estimated candidate counts, smallest first."""
+        sized = []
+        for n, probe in enumerate(probes):
+            size = self._estimate(probe)
+            if size is not None:
+                sized.append((size, n, probe))
+        sized.sort(key=lambda item: (item[0], item[1]))
+        return sized
 
     def _estimate(self, probe: Probe) -> int | None:
         probe = _as_prefix_if_name(probe)
