@@ -114,7 +114,27 @@ class AssociationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         association_id = current_association_id()
         record.assoc = f"[{association_id}] " if association_id else ""
+        _compact_library_traceback(record)
         return True
+
+
+def _compact_library_traceback(record: logging.LogRecord) -> None:
+    """One line instead of a traceback for what pynetdicom logs about a peer's bad PDU.
+
+    pynetdicom logs every malformed PDU or DIMSE message from a peer with
+    ``logger.exception``: dozens of traceback lines for what is, to an
+    operator, "this peer sent garbage and was disconnected". Below debug
+    level the exception is folded into the message; at debug it stays.
+    """
+    if not record.exc_info or not record.name.startswith(QUIET_LOGGERS):
+        return
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        return
+    exc = record.exc_info[1]
+    record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+    record.args = None
+    record.exc_info = None
+    record.exc_text = None
 
 
 # --- setup ------------------------------------------------------------------------

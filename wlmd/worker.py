@@ -14,6 +14,7 @@ import itertools
 import logging
 import select
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from copy import deepcopy
@@ -270,11 +271,11 @@ class AssociationHandler:
         encoding = _ENCODINGS.get(transfer_syntax, EXPLICIT_LITTLE)
         req = event.request
         assoc = event.assoc
-        writer = PDataWriter(
-            assoc.dul.socket.socket,  # type: ignore[union-attr]
-            context_id,
-            assoc.dimse.maximum_pdu_size,
-        )
+        sock = assoc.dul.socket.socket if assoc.dul.socket is not None else None
+        if sock is None:  # the peer closed the connection while we were matching
+            LOG.info("C-FIND from %s: connection closed before the responses", self.log.calling)
+            return 0
+        writer = PDataWriter(sock, context_id, assoc.dimse.maximum_pdu_size)
         command = pending_command_set(
             str(req.AffectedSOPClassUID), int(req.MessageID), result.pending_status
         )
@@ -344,6 +345,24 @@ def next_association_id() -> str:
     return f"a{next(_association_ids)}"
 
 
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    """pynetdicom's reactor thread can die on a peer's malformed PDU: one line, not a traceback.
+
+    The association is over either way (the connection is closed by the
+    peer or by us); the traceback stays available at debug level.
+    """
+    name = args.thread.name if args.thread is not None else "?"
+    LOG.warning(
+        "association thread %s ended by %s: %s",
+        name,
+        args.exc_type.__name__,
+        args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback)  # type: ignore[arg-type]
+        if LOG.isEnabledFor(logging.DEBUG)
+        else None,
+    )
+
+
 def serve_association(
     conn: socket.socket,
     peer: tuple[str, int],
@@ -352,6 +371,7 @@ def serve_association(
     ident: str | None = None,
 ) -> None:
     """Serve one accepted TCP connection until the association ends."""
+    threading.excepthook = _thread_failed
     ident = ident or next_association_id()
     set_association_id(ident)
     log = _AssociationLog(ident=ident, peer=f"{peer[0]}:{peer[1]}")
