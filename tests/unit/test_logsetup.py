@@ -334,3 +334,28 @@ def test_detached_default_logging_goes_to_syslog() -> None:
         setup_logging(config("warn"), detached=False)
     ours = [h for h in logging.getLogger().handlers if getattr(h, logsetup._OURS, False)]
     assert isinstance(ours[0], logging.StreamHandler)
+
+
+@pytest.mark.parametrize(("level", "folded"), [("warn", True), ("info", True), ("debug", False)])
+def test_pynetdicom_tracebacks_fold_into_one_line_below_debug(level: str, folded: bool) -> None:
+    setup_logging(config(level))
+    try:
+        raise ValueError("Invalid 'Called AE Title'")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "pynetdicom.dul", logging.ERROR, __file__, 1, "Unable to decode %s", ("PDU",), exc_info
+    )
+    AssociationFilter().filter(record)
+    if folded:
+        assert record.exc_info is None
+        assert record.getMessage() == (
+            "Unable to decode PDU (ValueError: Invalid 'Called AE Title')"
+        )
+    else:
+        assert record.exc_info is not None
+    ours = logging.LogRecord("wlmd.worker", logging.ERROR, __file__, 1, "x", None, exc_info)
+    AssociationFilter().filter(ours)
+    assert ours.exc_info is not None  # wlmd's own tracebacks are never hidden
