@@ -228,7 +228,15 @@ def build_config(line: CommandLine) -> Config:
             ]
             if clashing:
                 raise UsageError(f"{row.long} not allowed with {', '.join(clashing)}")
-    return Config(port=port, **values)
+    config = Config(port=port, **values)
+    if config.allowed_callers:
+        from wlmd import callers  # late: it pulls in the worklist package
+
+        try:  # checked now, so that a bad line stops start-up like a bad option
+            callers.read(config.allowed_callers)
+        except callers.CallerListError as exc:
+            raise UsageError(f"bad --allowed-callers file: {exc}") from None
+    return config
 
 
 def _option(long: str) -> Option:

@@ -78,5 +78,6 @@ class Config:
     limit_answers: int = 0  # Orthanc's LimitAnswers, 0 = unlimited
     case_insensitive_names: bool = False  # PN matching ignoring case
     wildcards_all_keys: bool = False  # wildcards also on PatientID/Modality/station AE
+    allowed_callers: str | None = None  # --allowed-callers: per-area calling AE allow-list
     lock_timeout: int | None = None  # --lock-timeout: None = block, as wlmscpfs
     index: bool = True  # --no-index: no snapshot kept between queries, no indexes

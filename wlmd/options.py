@@ -387,6 +387,8 @@ OPTIONS: tuple[Option, ...] = (
              "match person names (PN) ignoring case"),
         flag(None, "--wildcards-all-keys", "wildcards_all_keys", True,
              "allow wildcards on every key, incl. Patient ID, Modality and station AE title"),
+        value(None, "--allowed-callers", "allowed_callers", Param("[f]ilename", ReadableFile()),
+              "let only the calling AE titles listed in f query each listed storage area"),
         value(None, "--lock-timeout", "lock_timeout",
               Param("[s]econds", Int(1), default_text="wait forever, as wlmscpfs"),
               "answer 0xA700 when a writer holds the storage area's lock longer than s"),

@@ -2,7 +2,8 @@
 
 ``--refuse`` → application context → ``--reject`` (no Implementation Class UID)
 → (the supervisor's ``--max-associations``) → called AE title names a storage
-area. Pure: the caller passes in what it knows about the request.
+area → (wlmd) the calling AE title may query it (``--allowed-callers``).
+Pure: the caller passes in what it knows about the request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SOURCE_SERVICE_USER = 0x01
 SOURCE_SERVICE_PROVIDER_PRESENTATION = 0x03
 REASON_NO_REASON_GIVEN = 0x01
 REASON_APPLICATION_CONTEXT_NOT_SUPPORTED = 0x02
+REASON_CALLING_AE_NOT_RECOGNIZED = 0x03
 REASON_CALLED_AE_NOT_RECOGNIZED = 0x07
 REASON_LOCAL_LIMIT_EXCEEDED = 0x02
 
@@ -62,6 +64,14 @@ UNKNOWN_CALLED_AE = Rejection(
 )
 
 
+CALLER_NOT_ALLOWED = Rejection(
+    REJECTED_PERMANENT,
+    SOURCE_SERVICE_USER,
+    REASON_CALLING_AE_NOT_RECOGNIZED,
+    "calling AE title may not query this storage area (--allowed-callers)",
+)
+
+
 def check_association(
     *,
     refuse: bool,
@@ -69,6 +79,7 @@ def check_association(
     application_context: str,
     implementation_class_uid: str,
     has_storage_area: bool,
+    caller_allowed: bool = True,
 ) -> Rejection | None:
     """The rejection to send, or None to go on negotiating."""
     if refuse:
@@ -79,4 +90,6 @@ def check_association(
         return NO_IMPLEMENTATION_UID
     if not has_storage_area:
         return UNKNOWN_CALLED_AE
+    if not caller_allowed:
+        return CALLER_NOT_ALLOWED
     return None

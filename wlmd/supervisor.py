@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 
-from wlmd import policy, service
+from wlmd import callers, policy, service
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
 from wlmd.worker import (  # loaded before forking: workers start warm
@@ -50,6 +50,7 @@ class Supervisor:
             use_index=config.index,
         )
         self._refresh_retry_at: float | None = None
+        self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
         self.sockets: list[socket.socket] = []
         self.workers: dict[int, float] = {}
         self._signals: list[int] = []
@@ -254,7 +255,7 @@ class Supervisor:
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
         try:
-            serve_association(conn, peer, self.config, self.store)
+            serve_association(conn, peer, self.config, self.store, callers=self.callers)
         except _Stop:
             LOG.info("stopping: association from %s:%d cut short", peer[0], peer[1])
             self._stopping = True
@@ -286,7 +287,7 @@ class Supervisor:
         try:
             self.store.adopt_watch(child_watch)
             self._become_worker(peer)
-            serve_association(conn, peer, self.config, self.store, ident)
+            serve_association(conn, peer, self.config, self.store, ident, self.callers)
         except BaseException:
             LOG.exception("worker for %s:%d failed", peer[0], peer[1])
             status = 1

@@ -34,6 +34,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from wlmd import __version__, policy
+from wlmd.callers import CallerList
 from wlmd.config import Config, PreferredSyntax
 from wlmd.logsetup import set_association_id
 from wlmd.pdata import PDataWriter, pending_command_set
@@ -131,10 +132,17 @@ class _AssociationLog:
 class AssociationHandler:
     """The event handlers of one association."""
 
-    def __init__(self, config: Config, store: WorklistStore, log: _AssociationLog) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: WorklistStore,
+        log: _AssociationLog,
+        callers: CallerList | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.log = log
+        self.callers = callers
         self.options = find_options(config)
         self.preference = _PREFERENCES[config.preferred_syntax]
 
@@ -162,6 +170,8 @@ class AssociationHandler:
             application_context=str(rq.application_context_name or ""),
             implementation_class_uid=str(rq.implementation_class_uid or ""),
             has_storage_area=self.store.area(self.log.called) is not None,
+            caller_allowed=self.callers is None
+            or self.callers.allows(self.log.called, self.log.calling),
         )
         if rejection is not None:
             self.log.outcome = f"rejected: {rejection.why}"
@@ -369,6 +379,7 @@ def serve_association(
     config: Config,
     store: WorklistStore,
     ident: str | None = None,
+    callers: CallerList | None = None,
 ) -> None:
     """Serve one accepted TCP connection until the association ends."""
     threading.excepthook = _thread_failed
@@ -384,7 +395,7 @@ def serve_association(
     # A peer that stops mid-PDU must not hold a worker forever: pynetdicom reads
     # a PDU with blocking recv() once select() said "readable".
     conn.settimeout(config.acse_timeout)
-    handler = AssociationHandler(config, store, log)
+    handler = AssociationHandler(config, store, log, callers)
     ae = build_ae(config)
     assoc = Association(ae, "acceptor")
     try:

@@ -88,6 +88,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--limit-answers", "0", "limit_answers", 0),
     (None, "--limit-answers", "25", "limit_answers", 25),
     (None, "--lock-timeout", "5", "lock_timeout", 5),
+    (None, "--allowed-callers", "{conf}", "allowed_callers", "{conf}"),
     (None, "--pid-file", "/run/wlmd/wlmd.pid", "pid_file", "/run/wlmd/wlmd.pid"),
     (None, "--config", "{conf}", "config_file", "{conf}"),  # an empty wlmd.conf
 ]
