@@ -355,6 +355,42 @@ def next_association_id() -> str:
     return f"a{next(_association_ids)}"
 
 
+#: The largest non-P-DATA PDU we read: an A-ASSOCIATE-RQ proposing every SOP class
+#: there is stays far below this.
+MAX_ASSOCIATION_PDU = 65536
+_P_DATA_TF = 0x04
+
+
+class BoundedAssociationSocket(AssociationSocket):
+    """pynetdicom's socket, refusing to read a PDU longer than we accept.
+
+    pynetdicom reads the 6-byte PDU header, then as many bytes as the header
+    claims, into memory, whatever -pdu says. A peer claiming a 4 GB PDU (or
+    sending a huge one) would make the worker buffer it. Here a P-DATA-TF
+    body longer than -pdu (any other PDU: 64 KiB) fails before anything of it
+    is read: pynetdicom treats that as a closed transport and ends the
+    association.
+    """
+
+    #: -pdu: the longest P-DATA-TF we announced we accept (PS3.8 D.1)
+    max_pdu = MAX_ASSOCIATION_PDU
+    _pdu_type = 0
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        # pynetdicom reads a header (6 bytes), then the body it announces.
+        limit = self.max_pdu if self._pdu_type == _P_DATA_TF else MAX_ASSOCIATION_PDU
+        if nr_bytes != 6 and nr_bytes > limit:
+            LOG.warning(
+                "PDU of %d bytes refused (the limit is %d, see -pdu): closing the connection",
+                nr_bytes,
+                limit,
+            )
+            raise OSError(f"PDU of {nr_bytes} bytes exceeds the limit of {limit}")
+        data = super().recv(nr_bytes)
+        self._pdu_type = data[0] if nr_bytes == 6 and data else 0
+        return data
+
+
 def _thread_failed(args: threading.ExceptHookArgs) -> None:
     """pynetdicom's reactor thread can die on a peer's malformed PDU: one line, not a traceback.
 
@@ -399,7 +435,8 @@ def serve_association(
     ae = build_ae(config)
     assoc = Association(ae, "acceptor")
     try:
-        sock = AssociationSocket(assoc, client_socket=conn)
+        sock = BoundedAssociationSocket(assoc, client_socket=conn)
+        sock.max_pdu = config.max_pdu
         assoc.set_socket(sock)
         assoc.acceptor.maximum_length = config.max_pdu
         assoc.acceptor.ae_title = "WLMD"

@@ -219,3 +219,36 @@ def test_hostile_network_input(data_root: Path) -> None:
     ]
     assert not problems, "\n".join(problems[:20])
     print(f"fuzz: {ran} cases, seed {SEED}, outcomes {outcomes}")
+
+
+@pytest.mark.parametrize("after_association", [False, True])
+def test_pdu_longer_than_the_limit_is_refused_before_it_is_read(
+    data_root: Path, after_association: bool
+) -> None:
+    """A peer announcing (and sending) a 2 GB PDU is cut off; nothing of it is buffered."""
+    with servers.wlmd(data_root, ["-ta", "5", "-td", "5", "-pdu", "16384"]) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            if after_association:
+                sock.sendall(associate_rq(AREA, "FUZZ", 16384))
+                head = sock.recv(6)
+                assert head[:1] == b"\x02", head
+                body = struct.unpack(">L", head[2:6])[0]
+                while body > 0:
+                    body -= len(sock.recv(body))
+            kind = 0x04 if after_association else 0x01
+            sock.sendall(struct.pack(">BBL", kind, 0, 0x7FFFFFF0))
+            sent = 0
+            chunk = bytes(65536)
+            with pytest.raises(OSError):  # the server closed the connection on us
+                while sent < 256 * 1024 * 1024:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the close"
+        deadline = time.monotonic() + 10
+        limit = 16384 if after_association else 65536
+        message = f"PDU of 2147483632 bytes refused (the limit is {limit}, see -pdu)"
+        while message not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert message in server.log()
+        result = findscu(server.port, aec=AREA, keys=["PatientID"])
+        assert result.final_status == 0x0000 and len(result.datasets) == 5
