@@ -229,6 +229,12 @@ def build_config(line: CommandLine) -> Config:
             if clashing:
                 raise UsageError(f"{row.long} not allowed with {', '.join(clashing)}")
     config = Config(port=port, **values)
+    from wlmd import tls  # checked now: a bad certificate stops start-up like a bad option
+
+    try:
+        tls.server_context(config)
+    except tls.TlsError as exc:
+        raise UsageError(str(exc)) from None
     if config.allowed_callers:
         from wlmd import callers  # late: it pulls in the worklist package
 

@@ -78,6 +78,10 @@ class Config:
     limit_answers: int = 0  # Orthanc's LimitAnswers, 0 = unlimited
     case_insensitive_names: bool = False  # PN matching ignoring case
     wildcards_all_keys: bool = False  # wildcards also on PatientID/Modality/station AE
+    tls_cert: str | None = None  # --tls-cert: DICOM TLS on when set
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_require_peer_cert: bool = False
     allowed_callers: str | None = None  # --allowed-callers: per-area calling AE allow-list
     lock_timeout: int | None = None  # --lock-timeout: None = block, as wlmscpfs
     index: bool = True  # --no-index: no snapshot kept between queries, no indexes

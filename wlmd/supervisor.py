@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 
-from wlmd import callers, policy, service
+from wlmd import callers, policy, service, tls
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
 from wlmd.worker import (  # loaded before forking: workers start warm
@@ -51,6 +51,7 @@ class Supervisor:
         )
         self._refresh_retry_at: float | None = None
         self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
+        self.tls = tls.server_context(config)
         self.sockets: list[socket.socket] = []
         self.workers: dict[int, float] = {}
         self._signals: list[int] = []
@@ -255,7 +256,9 @@ class Supervisor:
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
         try:
-            serve_association(conn, peer, self.config, self.store, callers=self.callers)
+            serve_association(
+                conn, peer, self.config, self.store, callers=self.callers, tls=self.tls
+            )
         except _Stop:
             LOG.info("stopping: association from %s:%d cut short", peer[0], peer[1])
             self._stopping = True
@@ -287,7 +290,7 @@ class Supervisor:
         try:
             self.store.adopt_watch(child_watch)
             self._become_worker(peer)
-            serve_association(conn, peer, self.config, self.store, ident, self.callers)
+            serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
         except BaseException:
             LOG.exception("worker for %s:%d failed", peer[0], peer[1])
             status = 1

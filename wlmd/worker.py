@@ -14,6 +14,7 @@ import itertools
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from wlmd.logsetup import set_association_id
 from wlmd.pdata import PDataWriter, pending_command_set
 from wlmd.proctitle import set_title
 from wlmd.requestlog import write_request_file
+from wlmd.tls import describe_peer
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
     DEFLATED_EXPLICIT_LITTLE,
@@ -416,6 +418,7 @@ def serve_association(
     store: WorklistStore,
     ident: str | None = None,
     callers: CallerList | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve one accepted TCP connection until the association ends."""
     threading.excepthook = _thread_failed
@@ -431,6 +434,16 @@ def serve_association(
     # A peer that stops mid-PDU must not hold a worker forever: pynetdicom reads
     # a PDU with blocking recv() once select() said "readable".
     conn.settimeout(config.acse_timeout)
+    if tls is not None:
+        try:  # the handshake is bounded by the ACSE timeout, like the request
+            conn = tls.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            LOG.warning("connection from %s: TLS handshake failed: %s", log.peer, exc)
+            with contextlib.suppress(OSError):
+                conn.close()
+            set_association_id(None)
+            return
+        LOG.info("connection from %s: %s", log.peer, describe_peer(conn))
     handler = AssociationHandler(config, store, log, callers)
     ae = build_ae(config)
     assoc = Association(ae, "acceptor")

@@ -55,6 +55,7 @@ FLAGS: list[tuple[str | None, str, str, Any]] = [
     (None, "--case-insensitive-names", "case_insensitive_names", True),
     (None, "--wildcards-all-keys", "wildcards_all_keys", True),
     (None, "--no-index", "index", False),
+    (None, "--tls-require-peer-cert", "tls_require_peer_cert", True),
     (None, "--daemon", "daemon", True),
 ]
 
@@ -89,6 +90,9 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--limit-answers", "25", "limit_answers", 25),
     (None, "--lock-timeout", "5", "lock_timeout", 5),
     (None, "--allowed-callers", "{conf}", "allowed_callers", "{conf}"),
+    (None, "--tls-cert", "{cert}", "tls_cert", "{cert}"),
+    (None, "--tls-key", "{key}", "tls_key", "{key}"),
+    (None, "--tls-ca", "{cert}", "tls_ca", "{cert}"),
     (None, "--pid-file", "/run/wlmd/wlmd.pid", "pid_file", "/run/wlmd/wlmd.pid"),
     (None, "--config", "{conf}", "config_file", "{conf}"),  # an empty wlmd.conf
 ]
@@ -115,9 +119,34 @@ def _spellings(short: str | None, long: str) -> list[str]:
     return [s for s in (short, long) if s]
 
 
-def _needs(option: str) -> list[str]:
+def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
     """Other options a test of `option` needs to be valid."""
-    return ["+xd"] if BY_SPELLING[option].long == "--compression-level" else []
+    long = BY_SPELLING[option].long
+    if long == "--compression-level":
+        return ["+xd"]
+    if long == "--tls-cert" and pki is not None:
+        return ["--tls-key", pki["key"]]
+    if long in ("--tls-key", "--tls-ca", "--tls-require-peer-cert") and pki is not None:
+        needed = ["--tls-cert", pki["cert"]]
+        if long != "--tls-key":
+            needed += ["--tls-key", pki["key"]]
+        if long == "--tls-require-peer-cert":
+            needed += ["--tls-ca", pki["cert"]]
+        return needed
+    return []
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A self-signed certificate and its key, made with openssl."""
+    directory = tmp_path_factory.mktemp("pki")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return {"cert": str(cert), "key": str(key)}
 
 
 # --- every option --------------------------------------------------------------
@@ -131,8 +160,8 @@ def test_no_options_gives_wlmscpfs_defaults() -> None:
     ("spelling", "field", "expected"),
     [(s, f, v) for short, long, f, v in FLAGS for s in _spellings(short, long)],
 )
-def test_flag_sets_field(spelling: str, field: str, expected: Any) -> None:
-    config = parse_args([spelling, "104"])
+def test_flag_sets_field(spelling: str, field: str, expected: Any, pki: dict[str, str]) -> None:
+    config = parse_args([*_needs(spelling, pki), spelling, "104"])
     assert getattr(config, field) == expected
 
 
@@ -141,12 +170,23 @@ def test_flag_sets_field(spelling: str, field: str, expected: Any) -> None:
     [(s, a, f, v) for short, long, a, f, v in VALUES for s in _spellings(short, long)],
 )
 def test_value_option_sets_field(
-    spelling: str, argument: str, field: str, expected: Any, logcfg: str, conf: str
+    spelling: str,
+    argument: str,
+    field: str,
+    expected: Any,
+    logcfg: str,
+    conf: str,
+    pki: dict[str, str],
 ) -> None:
-    argument = argument.replace("{logcfg}", logcfg).replace("{conf}", conf)
+    def fill(text: str) -> str:
+        for name, value in {"logcfg": logcfg, "conf": conf, **pki}.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+    argument = fill(argument)
     if isinstance(expected, str):
-        expected = expected.replace("{logcfg}", logcfg).replace("{conf}", conf)
-    config = parse_args([*_needs(spelling), spelling, argument, "104"])
+        expected = fill(expected)
+    config = parse_args([*_needs(spelling, pki), spelling, argument, "104"])
     assert getattr(config, field) == expected
 
 
