@@ -76,10 +76,9 @@ class Supervisor:
         inherited = service.inherited_sockets()
         if inherited:
             self.sockets.extend(inherited)
-            where = ", ".join(_where(s.getsockname()) for s in self.sockets)
             LOG.info(
                 "listening on %s (socket from systemd, %s mode)",
-                where,
+                self.listening_on(),
                 self.config.process_model.value,
             )
             return
@@ -97,8 +96,7 @@ class Supervisor:
             except OSError:
                 sock = _bind(socket.AF_INET, ("0.0.0.0", port))
             self.sockets.append(sock)
-        where = ", ".join(_where(s.getsockname()) for s in self.sockets)
-        LOG.info("listening on %s (%s mode)", where, self.config.process_model.value)
+        LOG.info("listening on %s (%s mode)", self.listening_on(), self.config.process_model.value)
 
     def file_descriptors(self) -> list[int]:
         """Descriptors that must survive daemonising: sockets, wake-up pipe, inotify watch."""
