@@ -23,15 +23,18 @@ from wlmd import callers, policy, service, tls
 from wlmd.config import Config, ProcessModel
 from wlmd.proctitle import set_title
 from wlmd.worker import (  # loaded before forking: workers start warm
+    GRACEFUL_TIMEOUT,
     next_association_id,
+    request_stop,
     serve_association,
 )
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
 
-#: How long running associations may finish after SIGTERM before they are killed.
-GRACEFUL_TIMEOUT = 10.0
+#: After SIGTERM each worker aborts its association itself after GRACEFUL_TIMEOUT;
+#: one that has not exited this much later is killed.
+KILL_MARGIN = 5.0
 _A_ASSOCIATE_RQ = 0x01
 _A_ASSOCIATE_RJ = 0x03
 
@@ -299,8 +302,9 @@ class Supervisor:
     def _become_worker(self, peer: tuple[str, int]) -> None:
         """In the child: default signals, no listening sockets, die with the supervisor."""
         set_title(f"worker {peer[0]}:{peer[1]}: waiting for association request")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
         for sock in self.sockets:
             sock.close()
         os.close(self._wake_r)
@@ -327,13 +331,20 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         self.rejections.close_all()
-        deadline = time.monotonic() + GRACEFUL_TIMEOUT
+        for pid in list(self.workers):  # each finishes its association, or aborts it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT + KILL_MARGIN
         while self.workers and time.monotonic() < deadline:
             self.reap()
             if self.workers:
                 time.sleep(0.05)
         for pid in list(self.workers):
-            LOG.warning("terminating worker %d after %.0f s grace period", pid, GRACEFUL_TIMEOUT)
+            LOG.error(
+                "killing worker %d: still running %.0f s after SIGTERM",
+                pid,
+                GRACEFUL_TIMEOUT + KILL_MARGIN,
+            )
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         while self.workers:
@@ -449,7 +460,12 @@ def _drain(fd: int) -> None:
 
 
 def _die_with_parent(supervisor_pid: int) -> None:
-    """PR_SET_PDEATHSIG: a SIGKILLed supervisor must not leave workers serving forever."""
+    """PR_SET_PDEATHSIG: a worker whose supervisor died finishes its association and exits.
+
+    SIGTERM starts the worker's grace period (:func:`wlmd.worker.request_stop`):
+    a restarted or crashed supervisor neither cuts a running query nor leaves
+    workers serving forever.
+    """
     try:
         import ctypes
 

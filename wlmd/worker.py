@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import select
 import socket
 import ssl
@@ -85,6 +86,21 @@ _PREFERENCES = {
 }
 
 _association_ids = itertools.count(1)
+
+#: How long a forked worker's association may go on after SIGTERM (the
+#: supervisor is stopping, or died: PR_SET_PDEATHSIG) before wlmd aborts it.
+GRACEFUL_TIMEOUT = 10.0
+_stop_requested = threading.Event()
+
+
+def request_stop(_signum: int = 0, _frame: object = None) -> None:
+    """SIGTERM handler of a forked worker: finish the association, within GRACEFUL_TIMEOUT.
+
+    A modality in the middle of a query gets its answer and its release
+    even if the supervisor is restarted or has crashed; one that stays
+    associated longer gets an A-ABORT instead of a cut connection.
+    """
+    _stop_requested.set()
 
 
 def find_options(config: Config) -> FindOptions:
@@ -411,6 +427,38 @@ def _thread_failed(args: threading.ExceptHookArgs) -> None:
     )
 
 
+def _wait_until_done(assoc: Association, log: _AssociationLog) -> None:
+    """Join the association; after a stop request give it GRACEFUL_TIMEOUT, then abort it."""
+    supervisor = os.getppid()
+    deadline: float | None = None
+    while assoc.is_alive():
+        now = time.monotonic()
+        if deadline is None and _stop_requested.is_set():
+            deadline = now + GRACEFUL_TIMEOUT
+            why = "the supervisor is gone" if os.getppid() != supervisor else "SIGTERM"
+            LOG.info(
+                "stop requested (%s): association %s -> %s from %s may finish within %g s",
+                why,
+                log.calling,
+                log.called,
+                log.peer,
+                GRACEFUL_TIMEOUT,
+            )
+        if deadline is not None and now >= deadline:
+            LOG.warning(
+                "association %s -> %s from %s still running %g s after the stop request: aborted",
+                log.calling,
+                log.called,
+                log.peer,
+                GRACEFUL_TIMEOUT,
+            )
+            assoc.abort()
+            assoc.join(5.0)
+            log.outcome = "aborted by wlmd (stopping)"
+            return
+        assoc.join(0.2 if deadline is None else min(0.2, deadline - now))
+
+
 def serve_association(
     conn: socket.socket,
     peer: tuple[str, int],
@@ -461,7 +509,7 @@ def serve_association(
         for event, callback in handler.handlers():
             assoc.bind(event, callback)
         assoc.start()
-        assoc.join()
+        _wait_until_done(assoc, log)
     finally:
         with contextlib.suppress(OSError):
             conn.close()

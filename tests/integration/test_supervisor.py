@@ -46,9 +46,12 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import echoscu, findscu
+from tests.helpers.rawclient import Association as RawAssociation
+from tests.helpers.rawclient import identifier
 from tests.helpers.servers import Server
 from tests.helpers.worklists import complete_entry, make_area
-from wlmd.supervisor import GRACEFUL_TIMEOUT
+from wlmd.supervisor import KILL_MARGIN
+from wlmd.worker import GRACEFUL_TIMEOUT
 
 AREA = "WLMD"
 ACSE_TIMEOUT = 2  # -ta: how long the readiness probe's connection is held
@@ -258,10 +261,13 @@ def start(
     """
     with ExitStack() as stack:
 
-        def run(*options: str, settle: bool = True) -> Server:
+        def run(*options: str, settle: bool = True, port: int | None = None) -> Server:
             server = stack.enter_context(
                 servers.wlmd(
-                    data_root, ["-v", "-ta", str(ACSE_TIMEOUT), *options], log_dir=tmp_path
+                    data_root,
+                    ["-v", "-ta", str(ACSE_TIMEOUT), *options],
+                    log_dir=tmp_path,
+                    port=port,
                 )
             )
             if settle:
@@ -490,27 +496,93 @@ def test_sigterm_lets_the_running_association_finish(start: Callable[..., Server
     wait_for(lambda: group_members(server.proc.pid) == [], "every wlmd process to exit")
 
 
-def test_sigterm_kills_an_association_after_the_grace_period(
+def raw_associate(server: Server) -> RawAssociation:
+    """An association by the raw client: its C-FINDs cannot get lost (pynetdicom's can)."""
+    return RawAssociation.open("127.0.0.1", server.port, AREA, io_timeout=GRACEFUL_TIMEOUT + WAIT)
+
+
+def find_one(assoc: RawAssociation) -> None:
+    result = assoc.find(identifier({"PatientID": "SV2"}), deadline_s=WAIT)
+    assert (result.status, result.matches) == (0x0000, 1), result
+
+
+def test_sigterm_aborts_an_idle_association_after_the_grace_period(
     start: Callable[..., Server],
 ) -> None:
     # GRACEFUL_TIMEOUT is a constant (10 s), not an option; the test waits it out.
     server = start()
-    held = associate(server)
+    held = raw_associate(server)
     try:
         (worker,) = children(server.proc.pid)
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
-        status = server.proc.wait(timeout=GRACEFUL_TIMEOUT + WAIT)
-        elapsed = time.monotonic() - started
-        assert status == 0, server.describe()
-        assert elapsed >= GRACEFUL_TIMEOUT - 1, f"exited after {elapsed:.1f}s"
-        assert log_has(server, f"terminating worker {worker}"), server.describe()
-        assert dead(worker)
-        wait_for(lambda: not held.is_established, "the held association to be cut")
+        wait_for(lambda: log_has(server, "stop requested (SIGTERM)"), "the worker's log")
+        find_one(held)  # still served during the grace period
+        kind, _ = held._recv_pdu(deadline=started + GRACEFUL_TIMEOUT + WAIT)
+        aborted_after = time.monotonic() - started
+        assert kind == 0x07, f"expected an A-ABORT, got PDU type 0x{kind:02X}"
+        assert aborted_after >= GRACEFUL_TIMEOUT - 1, f"aborted after {aborted_after:.1f}s"
+        assert server.proc.wait(timeout=KILL_MARGIN + WAIT) == 0, server.describe()
     finally:
-        if held.is_established:
-            held.abort()
+        held.close()
+    log = server.log()
+    assert "still running 10 s after the stop request: aborted" in log, log
+    assert "aborted by wlmd (stopping)" in log, log
+    assert "killing worker" not in log
+    assert dead(worker)
     wait_for(lambda: group_members(server.proc.pid) == [], "every wlmd process to exit")
+
+
+def test_killed_supervisor_lets_the_running_association_finish(
+    start: Callable[..., Server],
+) -> None:
+    server = start()
+    held = raw_associate(server)
+    try:
+        (worker,) = children(server.proc.pid)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=WAIT)
+        wait_for(
+            lambda: log_has(server, "stop requested (the supervisor is gone)"),
+            f"worker {worker} to notice its supervisor died",
+        )
+        find_one(held)
+        held.release()
+    finally:
+        held.close()
+    wait_for(lambda: dead(worker), f"worker {worker} to exit after the release")
+    assert re.search(r"association BENCH -> WLMD from .*: released, 1 query", server.log())
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_supervisor_restarted_while_workers_run(
+    start: Callable[..., Server], how: signal.Signals
+) -> None:
+    """A restart does not wait for running associations, nor cut them.
+
+    The old supervisor closes its listening socket at once (its workers closed
+    their copies when they were forked), so the new one binds the port while
+    the old workers still serve their associations to the end.
+    """
+    old = start()
+    held = raw_associate(old)
+    try:
+        (worker,) = children(old.proc.pid)
+        old.proc.send_signal(how)
+        wait_for(lambda: log_has(old, "stop requested"), "the old worker's log")
+        new = start(port=old.port)
+        assert not dead(worker), "the old worker did not outlive the restart"
+        result = findscu(new.port, aec=AREA, keys=["PatientID"])
+        assert result.final_status == 0x0000, result.describe()
+        assert sorted(ds.PatientID for ds in result.datasets) == ["SV1", "SV2", "SV3"]
+        find_one(held)  # the old association, still served by the old worker
+        held.release()
+    finally:
+        held.close()
+    wait_for(lambda: dead(worker), f"old worker {worker} to exit after its release")
+    if how == signal.SIGTERM:
+        assert old.proc.wait(timeout=WAIT) == 0, old.describe()
+    assert new.alive() and children(new.proc.pid) == []
 
 
 def test_killed_worker_is_reaped_and_logged(start: Callable[..., Server]) -> None:
@@ -529,20 +601,6 @@ def test_killed_worker_is_reaped_and_logged(start: Callable[..., Server]) -> Non
     result = echoscu(server.port, aec=AREA)
     assert result.returncode == 0, result.describe()
     assert server.alive()
-
-
-def test_workers_die_with_a_killed_supervisor(start: Callable[..., Server]) -> None:
-    server = start()
-    held = associate(server)
-    try:
-        (worker,) = children(server.proc.pid)
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait(timeout=WAIT)
-        wait_for(lambda: dead(worker), f"worker {worker} to die with its supervisor")
-        wait_for(lambda: not held.is_established, "the held association to be cut")
-    finally:
-        if held.is_established:
-            held.abort()
 
 
 def test_sighup_reloads_logging_and_keeps_serving(start: Callable[..., Server]) -> None:
