@@ -114,27 +114,48 @@ class AssociationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         association_id = current_association_id()
         record.assoc = f"[{association_id}] " if association_id else ""
-        _compact_library_traceback(record)
         return True
 
 
-def _compact_library_traceback(record: logging.LogRecord) -> None:
-    """One line instead of a traceback for what pynetdicom logs about a peer's bad PDU.
+class LibraryRecordFilter(logging.Filter):
+    """pynetdicom's complaints about a peer, as an operator needs them (below debug level).
 
-    pynetdicom logs every malformed PDU or DIMSE message from a peer with
-    ``logger.exception``: dozens of traceback lines for what is, to an
-    operator, "this peer sent garbage and was disconnected". Below debug
-    level the exception is folded into the message; at debug it stays.
+    pynetdicom logs every malformed PDU, reset connection or bad DIMSE
+    message from a peer at ERROR, with ``logger.exception``: dozens of
+    traceback lines, at a level that says "the server is broken", for what
+    is "this peer sent garbage or hung up and was disconnected". Below debug
+    level the exception is folded into one line and ERROR becomes WARNING,
+    so ``journalctl -p err`` shows wlmd's own failures. At debug level
+    records are left as they are. A logger filter (not a handler filter),
+    so that handler levels see the new level.
     """
-    if not record.exc_info or not record.name.startswith(QUIET_LOGGERS):
-        return
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        return
-    exc = record.exc_info[1]
-    record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
-    record.args = None
-    record.exc_info = None
-    record.exc_text = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        if record.levelno == logging.ERROR:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            # logger.exception(exc) repeats the exception as the message
+            message = "" if record.msg is exc else record.getMessage()
+            record.msg = f"{message} ({reason})" if message else reason
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _tame_library_loggers() -> None:
+    """Put :class:`LibraryRecordFilter` on every pynetdicom logger (they exist once imported)."""
+    import pynetdicom  # noqa: F401  (creates its module loggers)
+
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if not name.startswith(QUIET_LOGGERS) or not isinstance(logger, logging.Logger):
+            continue
+        if not any(isinstance(f, LibraryRecordFilter) for f in logger.filters):
+            logger.addFilter(LibraryRecordFilter())
 
 
 # --- setup ------------------------------------------------------------------------
@@ -341,6 +362,7 @@ def setup_logging(config: LoggingConfig, *, detached: bool | None = None) -> Non
     global _detached
     if detached is not None:
         _detached = detached
+    _tame_library_loggers()
     if config.log_config:
         _apply_file(config.log_config)
     else:

@@ -336,26 +336,55 @@ def test_detached_default_logging_goes_to_syslog() -> None:
     assert isinstance(ours[0], logging.StreamHandler)
 
 
-@pytest.mark.parametrize(("level", "folded"), [("warn", True), ("info", True), ("debug", False)])
-def test_pynetdicom_tracebacks_fold_into_one_line_below_debug(level: str, folded: bool) -> None:
-    setup_logging(config(level))
+def _exc_info(exc: BaseException):  # type: ignore[no-untyped-def]
     try:
-        raise ValueError("Invalid 'Called AE Title'")
-    except ValueError:
+        raise exc
+    except BaseException:
         import sys
 
-        exc_info = sys.exc_info()
-    record = logging.LogRecord(
-        "pynetdicom.dul", logging.ERROR, __file__, 1, "Unable to decode %s", ("PDU",), exc_info
-    )
-    AssociationFilter().filter(record)
-    if folded:
-        assert record.exc_info is None
-        assert record.getMessage() == (
-            "Unable to decode PDU (ValueError: Invalid 'Called AE Title')"
-        )
+        return sys.exc_info()
+
+
+def _through_loggers(name: str, msg: object, exc: BaseException) -> logging.LogRecord:
+    """A record logged by ``name`` at ERROR with ``exc``, as the handlers receive it."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep(logging.DEBUG)
+    logging.getLogger().addHandler(keep)
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.error(msg, exc_info=_exc_info(exc))
+    finally:
+        logger.setLevel(saved)
+        logging.getLogger().removeHandler(keep)
+    assert len(seen) == 1
+    return seen[0]
+
+
+@pytest.mark.parametrize(("level", "tamed"), [("warn", True), ("info", True), ("debug", False)])
+def test_pynetdicom_errors_are_one_warning_line_below_debug(level: str, tamed: bool) -> None:
+    setup_logging(config(level))
+    try:
+        exc = ValueError("Invalid 'Called AE Title'")
+        record = _through_loggers("pynetdicom.dul", "Unable to decode PDU", exc)
+        echo = _through_loggers("pynetdicom.transport", exc, exc)  # logger.exception(exc)
+        empty = _through_loggers("pynetdicom.dul", "Unable to decode", AssertionError())
+        ours = _through_loggers("wlmd.worker", "x", exc)
+    finally:
+        setup_logging(config("warn"))
+    if tamed:
+        assert (record.levelname, record.exc_info) == ("WARNING", None)
+        assert record.getMessage() == "Unable to decode PDU (ValueError: Invalid 'Called AE Title')"
+        assert echo.getMessage() == "ValueError: Invalid 'Called AE Title'"
+        assert empty.getMessage() == "Unable to decode (AssertionError)"
     else:
+        assert (record.levelname, echo.levelname) == ("ERROR", "ERROR")
         assert record.exc_info is not None
-    ours = logging.LogRecord("wlmd.worker", logging.ERROR, __file__, 1, "x", None, exc_info)
-    AssociationFilter().filter(ours)
-    assert ours.exc_info is not None  # wlmd's own tracebacks are never hidden
+    # wlmd's own errors keep their level and traceback
+    assert ours.levelname == "ERROR" and ours.exc_info is not None
