@@ -11,7 +11,8 @@ What must hold for every case: wlmd closes the connection by itself within a
 bound (answer, A-ASSOCIATE-RJ, A-ABORT or close; never a hang), the
 supervisor stays alive, no worker dies by a signal or with a traceback, and
 after every batch a normal query still succeeds. ``WLMD_FUZZ_CASES`` raises
-the number of cases (CI: 600); ``WLMD_FUZZ_SEED`` picks another seed.
+the number of cases (CI: 600), ``WLMD_FUZZ_SECONDS`` the time budget (240);
+``WLMD_FUZZ_SEED`` picks another seed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ SEED = int(os.environ.get("WLMD_FUZZ_SEED", "20261121"))
 BATCH = 50
 #: wlmd runs with -ta 2 -td 2: no case may keep a connection open much longer.
 CLOSE_WITHIN = 8.0
-TIME_BUDGET = 240.0
+#: Stop starting new batches after this many seconds (``WLMD_FUZZ_SECONDS`` for long runs).
+TIME_BUDGET = float(os.environ.get("WLMD_FUZZ_SECONDS", "240"))
 
 
 def _pdu(kind: int, body: bytes) -> bytes:
