@@ -5,11 +5,12 @@ placeholders ``#a`` (calling AE), ``#c`` (called AE), ``#i`` (process id),
 ``#p`` (PatientID of the request) and ``#t`` (YYYYMMDDhhmmssffffff). Unlike
 wlmscpfs, the substituted values are sanitised: a request can never choose a
 path outside the directory. A failure to write is logged; the query is still
-answered.
+answered, and a file left incomplete (a full disk) is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -68,12 +69,30 @@ def write_request_file(
     try:
         text = dump(identifier)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as out:
-            out.write(text)
     except Exception as exc:
         LOG.error("could not write request file %s: %s", path, exc)
         return None
+    ours: os.stat_result | None = None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as out:
+            ours = os.fstat(fd)
+            out.write(text)
+    except Exception as exc:
+        # e.g. a full disk: an empty or truncated file would pass for a (shorter) request
+        removed = " (incomplete file removed)" if _remove_if_same(path, ours) else ""
+        LOG.error("could not write request file %s: %s%s", path, exc, removed)
+        return None
     return path
+
+
+def _remove_if_same(path: str, ours: os.stat_result | None) -> bool:
+    """Unlink ``path`` if it is still the file we created (not one put there since)."""
+    with contextlib.suppress(OSError):
+        now = os.lstat(path)
+        if ours is not None and (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+            os.unlink(path)
+            return True
+    return False
 
 
 def dump(ds: Dataset, indent: int = 0) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,24 @@ def test_write_request_file_failure_is_logged(tmp_path: Path, caplog) -> None:  
             is None
         )
     assert "could not write request file" in caplog.text
+
+
+def test_write_request_file_removes_an_incomplete_file(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A write cut short (a full disk; here RLIMIT_FSIZE) leaves no truncated file behind."""
+    ds = query(PatientID="1", PatientComments="x" * 5000)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))  # the kernel writes 1000 bytes
+        with caplog.at_level(logging.ERROR, logger="wlmd.requestlog"):
+            path = write_request_file(str(tmp_path), "x.dump", ds, "A", "B")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert path is None
+    assert list(tmp_path.iterdir()) == []
+    assert f"could not write request file {tmp_path / 'x.dump'}" in caplog.text
+    assert "File too large" in caplog.text and "incomplete file removed" in caplog.text
 
 
 def test_write_request_file_does_not_follow_symlinks(tmp_path: Path) -> None:
