@@ -284,10 +284,17 @@ def wlmd(
     *,
     port: int | None = None,
     log_dir: Path | None = None,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Run ``python -m wlmd --listen-address 127.0.0.1 OPTIONS -dfp PATH PORT``."""
+    """Run ``python -m wlmd --listen-address 127.0.0.1 OPTIONS -dfp PATH PORT``.
+
+    ``wrapper`` is put in front of that command, e.g. ``unshare --mount …`` or
+    ``setpriv …`` for fault injection. It must exec the command (not fork and
+    wait), so that ``Server.proc`` is wlmd itself and readiness, ``alive()`` and
+    teardown see the supervisor.
+    """
     port = port or free_port()
-    argv = wlmd_command(options, data_files_path, port)
+    argv = [*wrapper, *wlmd_command(options, data_files_path, port)]
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc, log_path = _spawn("wlmd", argv, env, log_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,26 @@ def test_missing_lockfile(tmp_path: Path) -> None:
     assert result.final_status == keys.OUT_OF_RESOURCES
     assert result.responses == []
     assert 0 < len(result.error_comment) <= 64
+
+
+def test_unlistable_area_fails_instead_of_looking_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    area = _area(tmp_path)
+    assert _ids(_find(area, PatientID=None)) == [b"P1", b"P2", b"P3"]
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if str(path) == area.path:  # as for a directory with mode 0300
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = _find(area, PatientID=None)
+    assert result.final_status == keys.OUT_OF_RESOURCES
+    assert result.responses == []
+    assert result.error_comment == "Worklist storage area cannot be read"
+    assert f"cannot read storage area {area.path}: Permission denied" in caplog.text
 
 
 def test_unsupported_keys_give_ff01(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from wlmd.worklist.entry import WorklistEntry
 from wlmd.worklist.match import MatchOptions, compile_mask, probes
 from wlmd.worklist.respond import ResponseNode, build_response
 from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
-from wlmd.worklist.store import LockError, StorageArea
+from wlmd.worklist.store import AreaUnavailable, StorageArea
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def run_find(
             area.refresh()
             matches = select(area, mask, calling_ae, options)
             responses = [build_response(e, mask, options.return_charset) for e in matches]
-    except LockError as exc:
+    except AreaUnavailable as exc:
         LOG.error("C-FIND answered with Out of Resources (0xA700): %s", exc)
         return FindResult(keys.OUT_OF_RESOURCES, error_comment=exc.comment)
     result = FindResult(keys.SUCCESS, responses, match_count=len(responses))

@@ -44,17 +44,26 @@ def is_valid_area_name(called_ae_title: str) -> bool:
     return bool(name) and _AREA_NAME.fullmatch(called_ae_title.rstrip(" ")) is not None
 
 
-class LockError(Exception):
-    """The storage area's lockfile could not be read-locked; the text is for operators.
+class AreaUnavailable(Exception):
+    """The storage area cannot be used right now; the text is for operators.
 
+    A query then fails (0xA700) rather than answering "nothing scheduled":
+    an empty worklist on the modality would hide the problem.
     ``comment`` is the short text sent to the modality as Error Comment (LO, 64 chars).
     """
+
+    def __init__(self, message: str, comment: str = "Worklist storage area cannot be read") -> None:
+        super().__init__(message)
+        self.comment = comment
+
+
+class LockError(AreaUnavailable):
+    """The storage area's lockfile could not be read-locked."""
 
     def __init__(
         self, message: str, comment: str = "Worklist storage area cannot be locked"
     ) -> None:
-        super().__init__(message)
-        self.comment = comment
+        super().__init__(message, comment)
 
 
 def lock_holder(fd: int) -> str:
@@ -224,11 +233,12 @@ class StorageArea:
             except OSError as exc:
                 if not self._watch_problem_logged:
                     self._watch_problem_logged = True
+                    limits = exc.errno in (errno.ENOSPC, errno.EMFILE)
                     LOG.warning(
-                        "cannot watch %s (%s): every query will check every file; "
-                        "raise fs.inotify.max_user_watches/max_user_instances",
+                        "cannot watch %s (%s): every query will check every file%s",
                         self.path,
                         exc.strerror,
+                        "; raise fs.inotify.max_user_watches/max_user_instances" if limits else "",
                     )
             else:
                 watch.take_changes(self.path)  # the scan below covers them
@@ -263,8 +273,7 @@ class StorageArea:
             with os.scandir(self.path) as it:
                 names = [e.name for e in it if e.name.endswith(WORKLIST_SUFFIX)]
         except OSError as exc:
-            LOG.error("cannot read storage area %s: %s", self.path, exc.strerror)
-            return []
+            raise AreaUnavailable(f"cannot read storage area {self.path}: {exc.strerror}") from exc
         return sorted(names)
 
     def _forget(self, name: str) -> None:
@@ -401,7 +410,7 @@ class WorklistStore:
             try:
                 with area.read_locked():
                     area.refresh()
-            except LockError as exc:
+            except AreaUnavailable as exc:
                 LOG.warning("storage area %s not loaded: %s", area.path, exc)
                 continue
             total += len(area.index)
@@ -435,7 +444,7 @@ class WorklistStore:
                     area.refresh()
             except LockBusy:
                 remaining = True
-            except LockError as exc:
+            except AreaUnavailable as exc:
                 LOG.warning("storage area %s not refreshed: %s", area.path, exc)
                 self.watch.take_changes(directory)
         return remaining
@@ -452,7 +461,7 @@ class WorklistStore:
                     try:
                         with area.read_locked(blocking=False):
                             area.refresh()
-                    except (LockBusy, LockError):
+                    except AreaUnavailable:  # LockBusy too
                         pass  # loaded by the first query instead
 
     def watch_for_child(self) -> Watch | None:
