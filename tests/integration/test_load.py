@@ -1,22 +1,32 @@
-"""Load: associations over the limit, many associations in a row, a flood of bad files.
+"""Load: associations over the limit, many associations in a row, 50 concurrent
+associations querying 10,000 entries, a flood of bad files.
 
 Bounded in count and time. The counts here are CI's; ``WLMD_LOAD_SCALE=10`` runs
-ten times as many (10,000 sequential associations), as recorded in the README.
+ten times as many (10,000 sequential associations, 100 s of concurrent queries), as
+recorded in the README.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import importlib.util
 import os
+import random
+import re
+import sys
 import threading
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.rawclient import Association, DicomError, Rejected, identifier
+from tests.helpers.rawclient import Association, DicomError, Rejected, identifier, mwlclient
 from tests.helpers.worklists import complete_entry, make_area, write_wl
 
 AREA = "WLMD"
@@ -134,6 +144,232 @@ def test_many_sequential_associations_leak_nothing_in_the_supervisor(data_root: 
         grown = _rss_kb(pid) - rss
         assert grown < 2048, f"supervisor RSS grew by {grown} kB over {count} associations"
         print(f"{count} associations in {elapsed:.1f} s, supervisor RSS {grown:+d} kB")
+
+
+# --------------------------------------------------------------------------- concurrent load
+
+CONCURRENT = 50  # associations open and querying at the same time
+BIG_N = 10_000  # worklist entries
+BIG_SEED = 11
+QUERY_TIMEOUT = 20.0  # hard limit per C-FIND (and per socket operation)
+POOL = 48  # queries of each kind
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _mwlgen() -> ModuleType:
+    """bench/mwlgen.py, loaded by path as tests/helpers/rawclient.py loads mwlclient."""
+    name = "wlmd_bench_mwlgen"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH / "mwlgen.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@dataclass(frozen=True)
+class _Query:
+    kind: str
+    keys: dict[str, str]
+    patient_ids: list[str]  # sorted: what a correct answer returns
+    ident: bytes
+
+
+@dataclass
+class _Big:
+    root: Path
+    queries: list[_Query]
+    generated_s: float
+
+
+def _next_day(date: str) -> str:
+    return (dt.datetime.strptime(date, "%Y%m%d") + dt.timedelta(days=1)).strftime("%Y%m%d")
+
+
+def _queries(entries: list, today: str) -> list[_Query]:  # type: ignore[type-arg]
+    """Selective queries a modality makes, with the answers counted here from the entries.
+
+    The expectations come from the generator's entry values by plain dictionaries, not
+    from wlmd's matching; PatientID and AccessionNumber are unique, the other keys
+    (Modality, station AE title, dates) are single ASCII values and dates compare as
+    strings.
+    """
+    by_pid: dict[str, list[str]] = defaultdict(list)
+    by_acc: dict[str, list[str]] = defaultdict(list)
+    by_mod_date: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_station_date: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for e in entries:
+        by_pid[e.patient_id].append(e.patient_id)
+        by_acc[e.accession].append(e.patient_id)
+        by_mod_date[e.modality, e.date].append(e.patient_id)
+        by_station_date[e.station, e.date].append(e.patient_id)
+    stations = sorted({e.station for e in entries})
+    rng = random.Random(f"{BIG_SEED}/load-queries")
+    targets = rng.sample(entries, POOL)
+    out: list[_Query] = []
+
+    def add(kind: str, keys: dict[str, str], pids: list[str]) -> None:
+        out.append(_Query(kind, keys, sorted(pids), identifier(keys)))
+
+    for n, e in enumerate(targets):
+        add("patient_id", {"PatientID": e.patient_id}, by_pid[e.patient_id])
+        add("accession", {"AccessionNumber": e.accession}, by_acc[e.accession])
+        nxt = _next_day(e.date)
+        add(
+            "modality_2_days",
+            {"Modality": e.modality, "ScheduledProcedureStepStartDate": f"{e.date}-{nxt}"},
+            by_mod_date[e.modality, e.date] + by_mod_date[e.modality, nxt],
+        )
+        add(
+            "station_date",
+            {"ScheduledStationAETitle": e.station, "ScheduledProcedureStepStartDate": e.date},
+            by_station_date[e.station, e.date],
+        )
+        station = stations[n % len(stations)]
+        add(
+            "station_today",
+            {"ScheduledStationAETitle": station, "ScheduledProcedureStepStartDate": today},
+            by_station_date[station, today],
+        )
+        add("unknown_patient", {"PatientID": f"X{n:08d}"}, [])
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_area(tmp_path_factory: pytest.TempPathFactory) -> _Big:
+    """10,000 bench/mwlgen.py entries in a module tmp dir (about a second to write)."""
+    mwlgen = _mwlgen()
+    base = dt.date.today()
+    db = mwlgen.ensure_database(tmp_path_factory.mktemp("load-10k"), BIG_N, BIG_SEED, base)
+    assert db.generated_s is not None and len(list(db.area.glob("*.wl"))) == BIG_N
+    entries = [mwlgen.make_entry(BIG_SEED, i, base) for i in range(BIG_N)]
+    queries = _queries(entries, base.strftime("%Y%m%d"))
+    assert sum(len(q.patient_ids) for q in queries if q.kind == "station_today") > 0
+    return _Big(db.root, queries, db.generated_s)
+
+
+def test_50_concurrent_associations_query_10000_entries_without_a_failure(
+    big_area: _Big,
+) -> None:
+    duration = 10.0 * SCALE
+    max_queries = 100_000 * SCALE  # per association; the duration ends the loop long before
+    # -v: a line per C-FIND and per association, as sites run it; the log is checked below
+    options = ["-v", "--max-associations", str(CONCURRENT)]  # 50 is also the default
+    with servers.wlmd(big_area.root, options) as server:
+        pid = server.proc.pid
+        # The port is bound before the 10,000 files are parsed; the first answer is the
+        # readiness signal (connections wait in the listen backlog meanwhile).
+        started = time.monotonic()
+        with Association.open("127.0.0.1", server.port, AREA, io_timeout=60) as first:
+            probe = big_area.queries[0]
+            result = first.find(probe.ident, deadline_s=60)
+            assert (result.status, result.matches) == (0x0000, len(probe.patient_ids))
+            first.release()
+        load_s = time.monotonic() - started
+        _wait(lambda: not _children(pid), "the probe workers to end")
+
+        failures: list[str] = []
+        latencies: list[list[float]] = [[] for _ in range(CONCURRENT)]
+        finished = [0.0] * CONCURRENT
+        window: dict[str, float] = {}
+
+        def open_window() -> None:  # run by the barrier once every association is up
+            window["start"] = time.monotonic()
+            window["end"] = window["start"] + duration
+
+        barrier = threading.Barrier(CONCURRENT + 1, action=open_window)
+
+        def modality(k: int) -> None:
+            rng = random.Random(k)
+            calling = f"MODALITY{k:02d}"
+            try:
+                assoc = Association.open(
+                    "127.0.0.1", server.port, AREA, calling, io_timeout=QUERY_TIMEOUT
+                )
+            except DicomError as exc:
+                failures.append(f"{calling}: association: {exc!r}")
+                barrier.abort()
+                return
+            try:
+                barrier.wait(timeout=60)
+            except threading.BrokenBarrierError:
+                assoc.close()
+                return
+            try:
+                for _ in range(max_queries):
+                    if time.monotonic() >= window["end"]:
+                        break
+                    query = rng.choice(big_area.queries)
+                    try:
+                        result = assoc.find(query.ident, keep=True, deadline_s=QUERY_TIMEOUT)
+                    except DicomError as exc:
+                        failures.append(f"{calling}: {query.kind} {query.keys}: {exc!r}")
+                        return
+                    latencies[k].append(result.latency)
+                    got = mwlclient.patient_ids(result.datasets)
+                    if result.status != 0x0000 or got != query.patient_ids:
+                        extra = sorted(set(got) - set(query.patient_ids))
+                        missing = sorted(set(query.patient_ids) - set(got))
+                        failures.append(
+                            f"{calling}: {query.kind} {query.keys}: status "
+                            f"0x{result.status:04X}, {result.matches} matches "
+                            f"(expected 0x0000, {len(query.patient_ids)}); "
+                            f"unexpected {extra[:5]}, missing {missing[:5]}"
+                        )
+                finished[k] = time.monotonic()
+                assoc.release()
+            except DicomError as exc:
+                failures.append(f"{calling}: release: {exc!r}")
+            finally:
+                assoc.close()
+
+        threads = [
+            threading.Thread(target=modality, args=(k,), daemon=True) for k in range(CONCURRENT)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            barrier.wait(timeout=60)
+            workers = len(_children(pid))  # every association is up and none released
+        except threading.BrokenBarrierError:
+            workers = -1
+        join_by = window.get("end", time.monotonic()) + QUERY_TIMEOUT + 30
+        for thread in threads:
+            thread.join(max(0.1, join_by - time.monotonic()))
+        assert not any(t.is_alive() for t in threads), "a client hung past its timeouts"
+        assert not failures, f"{len(failures)} failed:\n" + "\n".join(failures[:20])
+        assert workers != -1, f"the {CONCURRENT} associations were never all up at once"
+        assert workers == CONCURRENT, f"{workers} workers while {CONCURRENT} were associated"
+
+        samples = sorted(s for per in latencies for s in per)
+        total = len(samples)
+        elapsed = max(finished) - window["start"]
+        assert min(len(per) for per in latencies) >= 1, "an association never got to query"
+        assert total >= CONCURRENT * 5 * SCALE, f"only {total} queries in {elapsed:.1f} s"
+        _wait(lambda: not _children(pid), "every worker to exit after its release")
+        assert server.alive(), server.describe()
+        log = server.log()
+    assert "Traceback" not in log, log[-4000:]
+    errors = [ln for ln in log.splitlines() if re.search(r" (ERROR|CRITICAL) ", ln)]
+    assert not errors, "\n".join(errors[:20])
+    # wlmd's own account: each association released after exactly the client's queries
+    released = {
+        int(m[1]): int(m[2])
+        for m in re.finditer(
+            r"association MODALITY(\d+) -> \S+ from \S+: released, (\d+) quer", log
+        )
+    }
+    assert released == {k: len(per) for k, per in enumerate(latencies)}, released
+    matched = sum(len(q.patient_ids) for q in big_area.queries) / len(big_area.queries)
+    print(
+        f"{CONCURRENT} concurrent associations, {BIG_N:,} entries "
+        f"(generated in {big_area.generated_s:.1f} s, loaded in {load_s:.1f} s): "
+        f"{total:,} queries in {elapsed:.1f} s = {total / elapsed:.0f} q/s, 0 failed; "
+        f"latency median {samples[total // 2] * 1000:.0f} ms, "
+        f"p99 {samples[min(total - 1, total * 99 // 100)] * 1000:.0f} ms, "
+        f"max {samples[-1] * 1000:.0f} ms (mean {matched:.1f} matches per query)"
+    )
 
 
 def test_flood_of_bad_files_is_logged_once_and_good_ones_served(tmp_path: Path) -> None:
