@@ -77,8 +77,9 @@ def _element(tag: int, value: bytes, pad: bytes = b" ") -> bytes:
     return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, len(value)) + value
 
 
-def find_rq(message_id: int, ident: bytes) -> bytes:
-    """Two P-DATA-TF PDUs: the C-FIND-RQ command and the identifier (PS3.7 9.3.2.1)."""
+def find_rq(message_id: int, ident: bytes, fragment: int = 16000) -> bytes:
+    """P-DATA-TF PDUs: the C-FIND-RQ command, then the identifier (PS3.7 9.3.2.1)
+    in fragments of at most ``fragment`` bytes (every SCP accepts 16 KiB PDUs)."""
     elements = (
         _element(0x00000002, MWL_FIND, b"\0")
         + _element(0x00000100, struct.pack("<H", 0x0020))
@@ -87,9 +88,12 @@ def find_rq(message_id: int, ident: bytes) -> bytes:
         + _element(0x00000800, struct.pack("<H", 0x0000))
     )
     command = _element(0x00000000, struct.pack("<L", len(elements))) + elements
-    return _pdu(0x04, struct.pack(">LBB", len(command) + 2, 1, 0x03) + command) + _pdu(
-        0x04, struct.pack(">LBB", len(ident) + 2, 1, 0x02) + ident
-    )
+    pdus = [_pdu(0x04, struct.pack(">LBB", len(command) + 2, 1, 0x03) + command)]
+    for start in range(0, max(len(ident), 1), fragment):
+        piece = ident[start : start + fragment]
+        last = 0x02 if start + fragment >= len(ident) else 0x00
+        pdus.append(_pdu(0x04, struct.pack(">LBB", len(piece) + 2, 1, last) + piece))
+    return b"".join(pdus)
 
 
 RELEASE_RQ = _pdu(0x05, bytes(4))

@@ -33,7 +33,7 @@ from pydicom.uid import (
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
-from pynetdicom.transport import AddressInformation, AssociationSocket
+from pynetdicom.transport import AddressInformation
 
 from wlmd import __version__, policy
 from wlmd.callers import CallerList
@@ -43,6 +43,7 @@ from wlmd.pdata import PDataWriter, pending_command_set
 from wlmd.proctitle import set_title
 from wlmd.requestlog import write_request_file
 from wlmd.tls import describe_peer
+from wlmd.transport import BoundedAssociationSocket
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
     DEFLATED_EXPLICIT_LITTLE,
@@ -371,42 +372,6 @@ def next_association_id() -> str:
     """A new association tag ("a17"). The supervisor draws it before forking, so
     that tags are unique across workers, not "a1" in every worker process."""
     return f"a{next(_association_ids)}"
-
-
-#: The largest non-P-DATA PDU we read: an A-ASSOCIATE-RQ proposing every SOP class
-#: there is stays far below this.
-MAX_ASSOCIATION_PDU = 65536
-_P_DATA_TF = 0x04
-
-
-class BoundedAssociationSocket(AssociationSocket):
-    """pynetdicom's socket, refusing to read a PDU longer than we accept.
-
-    pynetdicom reads the 6-byte PDU header, then as many bytes as the header
-    claims, into memory, whatever -pdu says. A peer claiming a 4 GB PDU (or
-    sending a huge one) would make the worker buffer it. Here a P-DATA-TF
-    body longer than -pdu (any other PDU: 64 KiB) fails before anything of it
-    is read: pynetdicom treats that as a closed transport and ends the
-    association.
-    """
-
-    #: -pdu: the longest P-DATA-TF we announced we accept (PS3.8 D.1)
-    max_pdu = MAX_ASSOCIATION_PDU
-    _pdu_type = 0
-
-    def recv(self, nr_bytes: int) -> bytearray:
-        # pynetdicom reads a header (6 bytes), then the body it announces.
-        limit = self.max_pdu if self._pdu_type == _P_DATA_TF else MAX_ASSOCIATION_PDU
-        if nr_bytes != 6 and nr_bytes > limit:
-            LOG.warning(
-                "PDU of %d bytes refused (the limit is %d, see -pdu): closing the connection",
-                nr_bytes,
-                limit,
-            )
-            raise OSError(f"PDU of {nr_bytes} bytes exceeds the limit of {limit}")
-        data = super().recv(nr_bytes)
-        self._pdu_type = data[0] if nr_bytes == 6 and data else 0
-        return data
 
 
 def _thread_failed(args: threading.ExceptHookArgs) -> None:

@@ -31,6 +31,7 @@ from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
 from tests.helpers.rawclient import Association, associate_rq, identifier, mwlclient
 from tests.helpers.worklists import complete_entry, make_area
+from wlmd.transport import MAX_DIMSE_MESSAGE
 
 AREA = "WLMD"
 CASES = int(os.environ.get("WLMD_FUZZ_CASES", "600"))
@@ -254,3 +255,54 @@ def test_pdu_longer_than_the_limit_is_refused_before_it_is_read(
         assert message in server.log()
         result = findscu(server.port, aec=AREA, keys=["PatientID"])
         assert result.final_status == 0x0000 and len(result.datasets) == 5
+
+
+def _associated(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(associate_rq(AREA, "FUZZ", 16384))
+    head = sock.recv(6)
+    assert head[:1] == b"\x02", head
+    body = struct.unpack(">L", head[2:6])[0]
+    while body > 0:
+        body -= len(sock.recv(body))
+    return sock
+
+
+def test_endless_dimse_message_is_refused(data_root: Path) -> None:
+    """P-DATA fragments of one data set that never ends: cut off at MAX_DIMSE_MESSAGE.
+
+    Each PDU is within -pdu; without a bound on the whole message pynetdicom
+    would keep every fragment (measured before the fix: 320 MB sent, 349 MB RSS).
+    """
+    with servers.wlmd(data_root, ["-ta", "5", "-td", "5", "-pdu", "16384"]) as server:
+        with _associated(server.port) as sock:
+            command = mwlclient.find_rq(1, b"")[: -len(_pdata(1, 0x02, b""))]
+            sock.sendall(command)
+            fragment = _pdata(1, 0x00, bytes(16000))  # data, never the last fragment
+            sent = 0
+            with pytest.raises(OSError):  # the server closed the connection on us
+                while sent < 256 * 1024 * 1024:
+                    sock.sendall(fragment)
+                    sent += len(fragment)
+            assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the close"
+        message = f"DIMSE message longer than {MAX_DIMSE_MESSAGE} bytes refused"
+        deadline = time.monotonic() + 10
+        while message not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert message in server.log()
+        result = findscu(server.port, aec=AREA, keys=["PatientID"])
+        assert result.final_status == 0x0000 and len(result.datasets) == 5
+
+
+def test_large_fragmented_identifier_is_still_answered(data_root: Path) -> None:
+    """The bound is per message and generous: 300 KB in 19 fragments gets a DICOM answer."""
+    items = struct.pack("<HHL", 0xFFFE, 0xE000, 0) * 37_500  # 300,000 bytes of empty items
+    ident = identifier({"PatientID": "P1"}) + _element(0x00400100, items)
+    assert len(ident) < MAX_DIMSE_MESSAGE
+    with servers.wlmd(data_root, ["-ta", "5", "-td", "5", "-pdu", "16384"]) as server:
+        with Association.open("127.0.0.1", server.port, AREA, io_timeout=10) as assoc:
+            result = assoc.find(ident, deadline_s=10)
+            # more than one SPS item: invalid for wlmscpfs's rules, answered 0xA900
+            assert result.status == 0xA900, hex(result.status)
+            assoc.release()
+        assert "refused" not in server.log()

@@ -1,0 +1,83 @@
+"""pynetdicom's association socket with bounds on what a peer can make us buffer.
+
+pynetdicom reads a PDU's 6-byte header, then as many bytes as the header
+claims, whatever -pdu says; and it joins the fragments of a DIMSE message
+(PS3.8 E.2: PDV items without the "last fragment" bit) however many there
+are. A peer could make a worker buffer gigabytes either way: announce a
+4 GB PDU, or stream P-DATA fragments of a message that never ends. Both are
+refused here before the bytes are kept, which pynetdicom treats as a closed
+transport: the association ends and the worker exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+from pynetdicom.transport import AssociationSocket
+
+LOG = logging.getLogger("wlmd.worker")
+
+#: The largest non-P-DATA PDU we read: an A-ASSOCIATE-RQ proposing every SOP class
+#: there is stays far below this.
+MAX_ASSOCIATION_PDU = 65536
+#: The largest DIMSE message (command set or data set, all fragments together).
+#: A C-FIND identifier is a few kilobytes; this leaves room for anything legitimate.
+MAX_DIMSE_MESSAGE = 1 << 20
+_P_DATA_TF = 0x04
+_HEADER = 6
+
+
+class BoundedAssociationSocket(AssociationSocket):
+    """An :class:`AssociationSocket` that refuses oversized PDUs and DIMSE messages.
+
+    A P-DATA-TF body longer than -pdu (any other PDU: 64 KiB) fails before
+    anything of it is read; a command set or data set whose fragments add up
+    to more than :data:`MAX_DIMSE_MESSAGE` fails at the PDU that crosses it.
+    """
+
+    #: -pdu: the longest P-DATA-TF we announced we accept (PS3.8 D.1)
+    max_pdu = MAX_ASSOCIATION_PDU
+    #: (PDU type, length) of the header just read: the next read is its body
+    _pending: tuple[int, int] | None = None
+    #: bytes of the DIMSE message being reassembled so far
+    _message = 0
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        # pynetdicom reads a header (6 bytes), then the body it announces.
+        if self._pending is None:
+            data = super().recv(nr_bytes)
+            if nr_bytes == _HEADER and len(data) == _HEADER:
+                kind, _, length = struct.unpack(">BBL", data)
+                self._pending = (kind, length)
+            return data
+        kind, _length = self._pending
+        self._pending = None
+        limit = self.max_pdu if kind == _P_DATA_TF else MAX_ASSOCIATION_PDU
+        if nr_bytes > limit:
+            LOG.warning(
+                "PDU of %d bytes refused (the limit is %d, see -pdu): closing the connection",
+                nr_bytes,
+                limit,
+            )
+            raise OSError(f"PDU of {nr_bytes} bytes exceeds the limit of {limit}")
+        data = super().recv(nr_bytes)
+        if kind == _P_DATA_TF:
+            self._count_fragments(data)
+        return data
+
+    def _count_fragments(self, body: bytes | bytearray) -> None:
+        """Add up PDV items until one is a last fragment; refuse a message that grows too long."""
+        pos = 0
+        while pos + _HEADER <= len(body):
+            item_length, _context, control = struct.unpack_from(">LBB", body, pos)
+            self._message += max(item_length - 2, 0)
+            if self._message > MAX_DIMSE_MESSAGE:
+                LOG.warning(
+                    "DIMSE message longer than %d bytes refused: closing the connection",
+                    MAX_DIMSE_MESSAGE,
+                )
+                raise OSError(f"DIMSE message exceeds {MAX_DIMSE_MESSAGE} bytes")
+            if control & 0x02:  # last fragment of a command set or data set
+                self._message = 0
+            pos += 4 + item_length
