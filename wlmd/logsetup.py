@@ -158,6 +158,33 @@ def _tame_library_loggers() -> None:
             logger.addFilter(LibraryRecordFilter())
 
 
+class LogThrottle:
+    """At most ``burst`` log lines per ``period`` seconds, for lines a flood repeats.
+
+    A peer hammering a full server must not flood syslog: :meth:`take`
+    returns None for a line to drop, else how many were dropped before it,
+    which the line reports.
+    """
+
+    def __init__(self, burst: int = 20, period: float = 10.0) -> None:
+        self.burst = burst
+        self.period = period
+        self._window = -period
+        self._used = 0
+        self._dropped = 0
+
+    def take(self) -> int | None:
+        now = time.monotonic()
+        if now - self._window >= self.period:
+            self._window, self._used = now, 0
+        if self._used >= self.burst:
+            self._dropped += 1
+            return None
+        self._used += 1
+        dropped, self._dropped = self._dropped, 0
+        return dropped
+
+
 # --- setup ------------------------------------------------------------------------
 
 _OURS = "_wlmd_handler"  # marks the handler we install, so a reload can replace it

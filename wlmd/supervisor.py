@@ -21,7 +21,9 @@ import time
 
 from wlmd import callers, policy, service, tls
 from wlmd.config import Config, ProcessModel
+from wlmd.logsetup import LogThrottle
 from wlmd.proctitle import set_title
+from wlmd.transport import MAX_ASSOCIATION_PDU
 from wlmd.worker import (  # loaded before forking: workers start warm
     GRACEFUL_TIMEOUT,
     next_association_id,
@@ -63,6 +65,9 @@ class Supervisor:
         self._serving_inline = False
         self.pid = os.getpid()
         self.rejections = PendingRejections(float(config.acse_timeout))
+        self._rejection_log = LogThrottle()
+        self._accept_log = LogThrottle(burst=3)
+        self._flood_log = LogThrottle(burst=1)
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -228,7 +233,10 @@ class Supervisor:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            LOG.error("accept failed: %s", exc)
+            unlogged = self._accept_log.take()
+            if unlogged is not None:
+                more = f" ({unlogged} more failures not logged)" if unlogged else ""
+                LOG.error("accept failed: %s%s", exc, more)
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 time.sleep(0.1)  # out of descriptors: don't spin
             return
@@ -244,15 +252,31 @@ class Supervisor:
             return
         self.reap()
         if len(self.workers) >= self.config.max_associations:
+            self._reject_over_limit(conn, peer)
+            return
+        self._fork_worker(conn, peer)
+
+    def _reject_over_limit(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        """Queue an A-ASSOCIATE-RJ; log it (a flood gets a few lines, not one per attempt)."""
+        if not self.rejections.add(conn, policy.TOO_MANY_ASSOCIATIONS):
+            closed = self._flood_log.take()
+            if closed is not None:
+                LOG.warning(
+                    "%d connections over --max-associations wait for their rejection: "
+                    "closing further ones at once%s",
+                    PendingRejections.MAX_PENDING,
+                    f" ({closed} more closed, not logged)" if closed else "",
+                )
+            return
+        unlogged = self._rejection_log.take()
+        if unlogged is not None:
             LOG.warning(
-                "association from %s:%d rejected: %d associations running (--max-associations)",
+                "association from %s:%d rejected: %d associations running (--max-associations)%s",
                 peer[0],
                 peer[1],
                 len(self.workers),
+                f" ({unlogged} more rejected, not logged)" if unlogged else "",
             )
-            self.rejections.add(conn, policy.TOO_MANY_ASSOCIATIONS)
-            return
-        self._fork_worker(conn, peer)
 
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
@@ -366,15 +390,24 @@ class PendingRejections:
     connection and the peer might never see the rejection.
     """
 
-    MAX_RQ = 1 << 20  # an A-ASSOCIATE-RQ is a few hundred bytes; never buffer more
+    #: an A-ASSOCIATE-RQ is a few hundred bytes; never buffer more (as workers: 64 KiB)
+    MAX_RQ = MAX_ASSOCIATION_PDU
+    #: connections waiting for their rejection at once; more are closed straight away,
+    #: so a flood of silent connections cannot take every file descriptor
+    MAX_PENDING = 64
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._pending: dict[socket.socket, tuple[float, bytearray, policy.Rejection]] = {}
 
-    def add(self, conn: socket.socket, rejection: policy.Rejection) -> None:
+    def add(self, conn: socket.socket, rejection: policy.Rejection) -> bool:
+        """Queue ``conn`` for its A-ASSOCIATE-RJ; False (and closed) if too many wait."""
+        if len(self._pending) >= self.MAX_PENDING:
+            conn.close()
+            return False
         conn.setblocking(False)
         self._pending[conn] = (time.monotonic() + self.timeout, bytearray(), rejection)
+        return True
 
     def sockets(self) -> list[socket.socket]:
         return list(self._pending)

@@ -14,6 +14,7 @@ import importlib.util
 import os
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -26,7 +27,14 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.rawclient import Association, DicomError, Rejected, identifier, mwlclient
+from tests.helpers.rawclient import (
+    Association,
+    DicomError,
+    Rejected,
+    associate_rq,
+    identifier,
+    mwlclient,
+)
 from tests.helpers.worklists import complete_entry, make_area, write_wl
 
 AREA = "WLMD"
@@ -117,6 +125,73 @@ def test_connections_over_the_limit_all_get_a_clean_rejection(data_root: Path) -
         _wait(lambda: not _children(pid), "the held workers to end")
         result = findscu(server.port, aec=AREA, keys=["PatientID"])
         assert result.final_status == 0x0000 and len(result.datasets) == 20
+
+
+def test_flood_of_silent_connections_over_the_limit_is_bounded(data_root: Path) -> None:
+    """300 connections over the limit that never send anything (or close) at once.
+
+    The supervisor keeps at most PendingRejections.MAX_PENDING of them waiting for
+    their A-ASSOCIATE-RQ and closes the rest at once, so it never runs out of file
+    descriptors; the flood gets a few log lines, not 300; afterwards a modality
+    over the limit gets its clean rejection again and queries work.
+    """
+    from wlmd.supervisor import PendingRejections
+
+    flood = 300
+    with servers.wlmd(data_root, ["--max-associations", "1", "-ta", "60"]) as server:
+        pid = server.proc.pid
+        held_list: list[Association] = []
+
+        def hold() -> bool:
+            try:  # the readiness probe's worker may still count against the limit
+                held_list.append(
+                    Association.open("127.0.0.1", server.port, AREA, io_timeout=TIMEOUT)
+                )
+            except Rejected:
+                return False
+            return True
+
+        _wait(hold, "an association to hold")
+        (held,) = held_list
+        silent: list[socket.socket] = []
+        try:
+            _wait(lambda: len(_children(pid)) == 1, "the held worker")
+            fds = _fds(pid)
+            for _ in range(flood):
+                silent.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+            # accept() is FIFO: once a last connection has been handled, all were
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as last:
+                last.sendall(associate_rq(AREA, "LAST", 16384))
+                last.settimeout(10)
+                with contextlib.suppress(ConnectionResetError):
+                    assert last.recv(64) == b"", "the pending rejections were not full"
+            assert _fds(pid) <= fds + PendingRejections.MAX_PENDING, _fds(pid) - fds
+            log = server.log().splitlines()
+            lines = [line for line in log if "rejected:" in line]
+            assert 1 <= len(lines) <= 25, f"{len(lines)} log lines for {flood + 1} rejections"
+            closing = [line for line in log if "closing further ones at once" in line]
+            assert len(closing) == 1, closing
+        finally:
+            for sock in silent:
+                sock.close()
+        try:
+            # the silent peers are gone: an over-limit modality gets its A-ASSOCIATE-RJ
+            def rejected_cleanly() -> bool:
+                try:
+                    Association.open("127.0.0.1", server.port, AREA, io_timeout=TIMEOUT).close()
+                except Rejected as exc:
+                    return "result 2, source 3, reason 2" in str(exc)
+                except DicomError:
+                    return False  # still closed at once: pending not drained yet
+                return False
+
+            _wait(rejected_cleanly, "a clean rejection once the flood is over")
+        finally:
+            held.release()
+        _wait(lambda: not _children(pid), "the held worker to end")
+        result = findscu(server.port, aec=AREA, keys=["PatientID"])
+        assert result.final_status == 0x0000 and len(result.datasets) == 20
+        assert server.alive()
 
 
 def test_many_sequential_associations_leak_nothing_in_the_supervisor(data_root: Path) -> None:
