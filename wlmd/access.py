@@ -67,6 +67,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from wlmd.logsetup import LogThrottle
+
 LOG = logging.getLogger("wlmd.access")
 
 #: The shared object of the ``libwrap0`` package.
@@ -183,6 +185,7 @@ class AccessControl:
         self._allow_buf = _keep_alive(self.allow_table)
         self._deny_buf = _keep_alive(self.deny_table)
         self._linted: dict[str, tuple[int, int, int] | None] = {}
+        self._denial_log = LogThrottle()  # a denied host hammering the port: a few lines
         _openlog_once("wlmd")
         self._check_tables()
         LOG.info(
@@ -196,7 +199,8 @@ class AccessControl:
     def allows(self, peer_address: str) -> bool:
         """Whether ``peer_address`` (as ``accept()`` returned it) may connect.
 
-        Logs every denial at warning level, every grant at debug level.
+        Logs denials at warning level (at most 20 lines per 10 s, then how many
+        were left out), every grant at debug level.
         """
         addr = presentable_address(peer_address)
         name = client_name(addr) if self.host_lookup else UNKNOWN
@@ -221,7 +225,10 @@ class AccessControl:
         if verdict:
             LOG.debug("access granted by hosts.allow/hosts.deny: %s", client)
             return True
-        LOG.warning("access denied by hosts.allow/hosts.deny: %s", client)
+        unlogged = self._denial_log.take()
+        if unlogged is not None:
+            more = f" ({unlogged} more denials not logged)" if unlogged else ""
+            LOG.warning("access denied by hosts.allow/hosts.deny: %s%s", client, more)
         return False
 
     def _check_tables(self) -> None:

@@ -10,6 +10,7 @@ example app of the same name). Readiness is a bounded TCP-connect poll in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -135,6 +136,23 @@ def test_denied_connection_is_closed_before_reading(
         except ConnectionResetError:
             data = b""
     assert data == b"", f"expected a silent close, got {data!r}"
+
+
+def test_denied_flood_gets_a_few_log_lines(
+    hosts: Callable[[str, str], None], start_wlmd: Callable[..., Server]
+) -> None:
+    """200 connections from a denied host: every one closed, at most 20 lines per 10 s."""
+    hosts("", DENY_ALL)
+    server = start_wlmd()
+    for _ in range(200):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.settimeout(10)
+            with contextlib.suppress(ConnectionResetError):
+                assert sock.recv(64) == b""
+    denials = [line for line in server.log().splitlines() if "access denied" in line]
+    assert 1 <= len(denials) <= 2 * 20, len(denials)  # the run may span two windows
+    assert len(denials) < 200
+    assert server.alive(), server.describe()
 
 
 def test_tables_are_read_on_every_connection(
