@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import servers
-from tests.helpers.rawclient import Association, associate_rq, identifier, mwlclient
+from tests.helpers.rawclient import Association, associated_socket, identifier, mwlclient
 from tests.helpers.worklists import complete_entry, make_area
 
 AREA = "WLMD"
@@ -37,14 +37,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _associated(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-    sock.sendall(associate_rq(AREA, "REGRESSION", 16384))
-    head = sock.recv(6)
-    assert head[:1] == b"\x02", f"no A-ASSOCIATE-AC: {head!r}"
-    left = struct.unpack(">L", head[2:6])[0]
-    while left > 0:
-        left -= len(sock.recv(left))
-    return sock
+    return associated_socket(port, AREA, "REGRESSION")
 
 
 def _all_ended(server: servers.Server, count: int) -> bool:

@@ -29,7 +29,13 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.rawclient import Association, associate_rq, identifier, mwlclient
+from tests.helpers.rawclient import (
+    Association,
+    associate_rq,
+    associated_socket,
+    identifier,
+    mwlclient,
+)
 from tests.helpers.worklists import complete_entry, make_area
 from wlmd.transport import MAX_DIMSE_MESSAGE
 
@@ -230,42 +236,37 @@ def test_pdu_longer_than_the_limit_is_refused_before_it_is_read(
 ) -> None:
     """A peer announcing (and sending) a 2 GB PDU is cut off; nothing of it is buffered."""
     with servers.wlmd(data_root, ["-ta", "5", "-td", "5", "-pdu", "16384"]) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-            if after_association:
-                sock.sendall(associate_rq(AREA, "FUZZ", 16384))
-                head = sock.recv(6)
-                assert head[:1] == b"\x02", head
-                body = struct.unpack(">L", head[2:6])[0]
-                while body > 0:
-                    body -= len(sock.recv(body))
+        if after_association:
+            sock = associated_socket(server.port, AREA, "FUZZ")
+        else:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with sock:
             kind = 0x04 if after_association else 0x01
             sock.sendall(struct.pack(">BBL", kind, 0, 0x7FFFFFF0))
-            sent = 0
-            chunk = bytes(65536)
-            with pytest.raises(OSError):  # the server closed the connection on us
-                while sent < 256 * 1024 * 1024:
-                    sock.sendall(chunk)
-                    sent += len(chunk)
-            assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the close"
-        deadline = time.monotonic() + 10
+            _stream_until_closed(sock, bytes(65536))
         limit = 16384 if after_association else 65536
-        message = f"PDU of 2147483632 bytes refused (the limit is {limit}, see -pdu)"
-        while message not in server.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert message in server.log()
-        result = findscu(server.port, aec=AREA, keys=["PatientID"])
-        assert result.final_status == 0x0000 and len(result.datasets) == 5
+        _refused_and_still_serving(
+            server, f"PDU of 2147483632 bytes refused (the limit is {limit}, see -pdu)"
+        )
 
 
-def _associated(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(associate_rq(AREA, "FUZZ", 16384))
-    head = sock.recv(6)
-    assert head[:1] == b"\x02", head
-    body = struct.unpack(">L", head[2:6])[0]
-    while body > 0:
-        body -= len(sock.recv(body))
-    return sock
+def _stream_until_closed(sock: socket.socket, chunk: bytes) -> None:
+    """Send ``chunk`` again and again: wlmd must close the connection within 64 MB."""
+    sent = 0
+    with pytest.raises(OSError):  # the server closed the connection on us
+        while sent < 256 * 1024 * 1024:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the close"
+
+
+def _refused_and_still_serving(server: servers.Server, message: str) -> None:
+    deadline = time.monotonic() + 10
+    while message not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert message in server.log()
+    result = findscu(server.port, aec=AREA, keys=["PatientID"])
+    assert result.final_status == 0x0000 and len(result.datasets) == 5
 
 
 def test_endless_dimse_message_is_refused(data_root: Path) -> None:
@@ -275,23 +276,14 @@ def test_endless_dimse_message_is_refused(data_root: Path) -> None:
     would keep every fragment (measured before the fix: 320 MB sent, 349 MB RSS).
     """
     with servers.wlmd(data_root, ["-ta", "5", "-td", "5", "-pdu", "16384"]) as server:
-        with _associated(server.port) as sock:
+        with associated_socket(server.port, AREA, "FUZZ") as sock:
             command = mwlclient.find_rq(1, b"")[: -len(_pdata(1, 0x02, b""))]
             sock.sendall(command)
-            fragment = _pdata(1, 0x00, bytes(16000))  # data, never the last fragment
-            sent = 0
-            with pytest.raises(OSError):  # the server closed the connection on us
-                while sent < 256 * 1024 * 1024:
-                    sock.sendall(fragment)
-                    sent += len(fragment)
-            assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the close"
-        message = f"DIMSE message longer than {MAX_DIMSE_MESSAGE} bytes refused"
-        deadline = time.monotonic() + 10
-        while message not in server.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert message in server.log()
-        result = findscu(server.port, aec=AREA, keys=["PatientID"])
-        assert result.final_status == 0x0000 and len(result.datasets) == 5
+            # data fragments, never the last one
+            _stream_until_closed(sock, _pdata(1, 0x00, bytes(16000)))
+        _refused_and_still_serving(
+            server, f"DIMSE message longer than {MAX_DIMSE_MESSAGE} bytes refused"
+        )
 
 
 def test_large_fragmented_identifier_is_still_answered(data_root: Path) -> None:

@@ -9,6 +9,8 @@ It is loaded from bench/ by path so there is one copy of it.
 from __future__ import annotations
 
 import importlib.util
+import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -24,3 +26,15 @@ DicomError = mwlclient.DicomError
 Rejected = mwlclient.Rejected
 associate_rq = mwlclient.associate_rq
 identifier = mwlclient.identifier
+
+
+def associated_socket(port: int, called: str, calling: str, timeout: float = 10.0) -> socket.socket:
+    """A plain socket with an accepted association on 127.0.0.1:port, for sending raw PDUs."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(associate_rq(called, calling, 16384))
+    head = sock.recv(6)
+    assert head[:1] == b"\x02", f"no A-ASSOCIATE-AC: {head!r}"
+    left = struct.unpack(">L", head[2:6])[0]
+    while left > 0:
+        left -= len(sock.recv(left))
+    return sock
