@@ -198,6 +198,14 @@ def write_locked(tmp_path: Path) -> Iterator[Path]:
         proc.wait(timeout=10)
 
 
+def test_new_area_held_by_a_writer_is_left_for_the_first_query(write_locked: Path) -> None:
+    """The supervisor's non-blocking load of a new area must not fail on a busy lock."""
+    ws = WorklistStore(str(write_locked.parent))
+    ws.load_new_areas()
+    area = ws.area("AE")
+    assert area is not None and len(area.index) == 0  # not loaded yet
+
+
 def test_read_locked_with_lock_timeout_raises(write_locked: Path) -> None:
     area = StorageArea(str(write_locked), file_reject=True, lock_timeout=0.2)
     started = time.monotonic()

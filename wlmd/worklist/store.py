@@ -112,7 +112,7 @@ class _Cached:
     symlink: bool = False
 
 
-class LockBusy(Exception):
+class LockBusy(AreaUnavailable):
     """A non-blocking read lock found a writer (only the supervisor's refresh uses this)."""
 
 
@@ -461,7 +461,7 @@ class WorklistStore:
                     try:
                         with area.read_locked(blocking=False):
                             area.refresh()
-                    except AreaUnavailable:  # LockBusy too
+                    except AreaUnavailable:  # LockBusy included
                         pass  # loaded by the first query instead
 
     def watch_for_child(self) -> Watch | None:
