@@ -225,9 +225,8 @@ class AccessControl:
         if verdict:
             LOG.debug("access granted by hosts.allow/hosts.deny: %s", client)
             return True
-        unlogged = self._denial_log.take()
-        if unlogged is not None:
-            more = f" ({unlogged} more denials not logged)" if unlogged else ""
+        more = self._denial_log.take()
+        if more is not None:
             LOG.warning("access denied by hosts.allow/hosts.deny: %s%s", client, more)
         return False
 

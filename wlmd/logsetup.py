@@ -161,9 +161,9 @@ def _tame_library_loggers() -> None:
 class LogThrottle:
     """At most ``burst`` log lines per ``period`` seconds, for lines a flood repeats.
 
-    A peer hammering a full server must not flood syslog: :meth:`take`
-    returns None for a line to drop, else how many were dropped before it,
-    which the line reports.
+    A peer hammering a full server must not flood syslog. :meth:`take`
+    returns None for a line to drop, else the text to end the line with:
+    "" or " (N more not logged)", counting what was dropped before it.
     """
 
     def __init__(self, burst: int = 20, period: float = 10.0) -> None:
@@ -173,7 +173,7 @@ class LogThrottle:
         self._used = 0
         self._dropped = 0
 
-    def take(self) -> int | None:
+    def take(self) -> str | None:
         now = time.monotonic()
         if now - self._window >= self.period:
             self._window, self._used = now, 0
@@ -182,7 +182,7 @@ class LogThrottle:
             return None
         self._used += 1
         dropped, self._dropped = self._dropped, 0
-        return dropped
+        return f" ({dropped} more not logged)" if dropped else ""
 
 
 # --- setup ------------------------------------------------------------------------

@@ -233,9 +233,8 @@ class Supervisor:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            unlogged = self._accept_log.take()
-            if unlogged is not None:
-                more = f" ({unlogged} more failures not logged)" if unlogged else ""
+            more = self._accept_log.take()
+            if more is not None:
                 LOG.error("accept failed: %s%s", exc, more)
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 time.sleep(0.1)  # out of descriptors: don't spin
@@ -259,23 +258,23 @@ class Supervisor:
     def _reject_over_limit(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         """Queue an A-ASSOCIATE-RJ; log it (a flood gets a few lines, not one per attempt)."""
         if not self.rejections.add(conn, policy.TOO_MANY_ASSOCIATIONS):
-            closed = self._flood_log.take()
-            if closed is not None:
+            more = self._flood_log.take()
+            if more is not None:
                 LOG.warning(
                     "%d connections over --max-associations wait for their rejection: "
                     "closing further ones at once%s",
                     PendingRejections.MAX_PENDING,
-                    f" ({closed} more closed, not logged)" if closed else "",
+                    more,
                 )
             return
-        unlogged = self._rejection_log.take()
-        if unlogged is not None:
+        more = self._rejection_log.take()
+        if more is not None:
             LOG.warning(
                 "association from %s:%d rejected: %d associations running (--max-associations)%s",
                 peer[0],
                 peer[1],
                 len(self.workers),
-                f" ({unlogged} more rejected, not logged)" if unlogged else "",
+                more,
             )
 
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
