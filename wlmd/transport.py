@@ -38,8 +38,8 @@ class BoundedAssociationSocket(AssociationSocket):
 
     #: -pdu: the longest P-DATA-TF we announced we accept (PS3.8 D.1)
     max_pdu = MAX_ASSOCIATION_PDU
-    #: (PDU type, length) of the header just read: the next read is its body
-    _pending: tuple[int, int] | None = None
+    #: the PDU type of the header just read: the next read is its body
+    _pending: int | None = None
     #: bytes of the DIMSE message being reassembled so far
     _message = 0
 
@@ -48,11 +48,9 @@ class BoundedAssociationSocket(AssociationSocket):
         if self._pending is None:
             data = super().recv(nr_bytes)
             if nr_bytes == _HEADER and len(data) == _HEADER:
-                kind, _, length = struct.unpack(">BBL", data)
-                self._pending = (kind, length)
+                self._pending = data[0]
             return data
-        kind, _length = self._pending
-        self._pending = None
+        kind, self._pending = self._pending, None
         limit = self.max_pdu if kind == _P_DATA_TF else MAX_ASSOCIATION_PDU
         if nr_bytes > limit:
             LOG.warning(
