@@ -13,13 +13,24 @@ import socket
 import struct
 import sys
 from pathlib import Path
+from types import ModuleType
 
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "mwlclient.py"
-_spec = importlib.util.spec_from_file_location("wlmd_bench_mwlclient", _PATH)
-assert _spec is not None and _spec.loader is not None
-mwlclient = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = mwlclient
-_spec.loader.exec_module(mwlclient)
+_BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def bench_module(stem: str) -> ModuleType:
+    """``bench/<stem>.py``, loaded by path (bench/ is not a package): one copy of each."""
+    name = f"wlmd_bench_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _BENCH / f"{stem}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+mwlclient = bench_module("mwlclient")
 
 Association = mwlclient.Association
 DicomError = mwlclient.DicomError

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.util
 import os
 import random
 import re
 import socket
-import sys
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -32,6 +29,7 @@ from tests.helpers.rawclient import (
     DicomError,
     Rejected,
     associate_rq,
+    bench_module,
     identifier,
     mwlclient,
 )
@@ -228,19 +226,6 @@ BIG_N = 10_000  # worklist entries
 BIG_SEED = 11
 QUERY_TIMEOUT = 20.0  # hard limit per C-FIND (and per socket operation)
 POOL = 48  # queries of each kind
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _mwlgen() -> ModuleType:
-    """bench/mwlgen.py, loaded by path as tests/helpers/rawclient.py loads mwlclient."""
-    name = "wlmd_bench_mwlgen"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH / "mwlgen.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @dataclass(frozen=True)
@@ -314,7 +299,7 @@ def _queries(entries: list, today: str) -> list[_Query]:  # type: ignore[type-ar
 @pytest.fixture(scope="module")
 def big_area(tmp_path_factory: pytest.TempPathFactory) -> _Big:
     """10,000 bench/mwlgen.py entries in a module tmp dir (about a second to write)."""
-    mwlgen = _mwlgen()
+    mwlgen = bench_module("mwlgen")
     base = dt.date.today()
     db = mwlgen.ensure_database(tmp_path_factory.mktemp("load-10k"), BIG_N, BIG_SEED, base)
     assert db.generated_s is not None and len(list(db.area.glob("*.wl"))) == BIG_N
