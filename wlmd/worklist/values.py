@@ -257,20 +257,13 @@ def date_time_match(date_q: str, time_q: str, date_c: str, time_c: str) -> bool:
         return time_match(time_q, time_c)
     if not time_q:
         return date_match(date_q, date_c)
-    cand_date = parse_date(date_c)
-    if cand_date is None:
+    candidate = _pair(date_c, time_c)
+    if candidate is None:
         return False
-    cand_time = 0.0
-    if time_c:
-        parsed = parse_time(time_c)
-        if parsed is None:
-            return False
-        cand_time = parsed
-    candidate = (cand_date, cand_time)
     dq, tq = _Range.of(date_q), _Range.of(time_q)
     if dq.is_range != tq.is_range or (not dq.first and tq.first) or (not dq.second and tq.second):
-        return _range_match(date_q, cand_date, parse_date) and _range_match(
-            time_q, cand_time, parse_time
+        return _range_match(date_q, candidate[0], parse_date) and _range_match(
+            time_q, candidate[1], parse_time
         )
     low = _pair(dq.first, tq.first)
     if dq.first and low is None:
