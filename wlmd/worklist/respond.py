@@ -121,15 +121,16 @@ def _clean_description_and_codes(
         nodes.remove(text)
 
 
-def _is_empty_code(item: list[ResponseNode]) -> bool:
-    value = find(item, keys.CODE_VALUE)
-    scheme = find(item, keys.CODING_SCHEME_DESIGNATOR)
-    return (
-        isinstance(value, ResponseElement)
-        and not value.value
-        and isinstance(scheme, ResponseElement)
-        and not scheme.value
+def _both_empty(item: list[ResponseNode], first: int, second: int) -> bool:
+    """Whether ``item`` has both attributes, and both are empty."""
+    return all(
+        isinstance(node, ResponseElement) and not node.value
+        for node in (find(item, first), find(item, second))
     )
+
+
+def _is_empty_code(item: list[ResponseNode]) -> bool:
+    return _both_empty(item, keys.CODE_VALUE, keys.CODING_SCHEME_DESIGNATOR)
 
 
 def _clean_reference_sequence(nodes: list[ResponseNode], tag_: int) -> None:
@@ -137,15 +138,7 @@ def _clean_reference_sequence(nodes: list[ResponseNode], tag_: int) -> None:
     seq = find(nodes, tag_)
     if not isinstance(seq, ResponseSequence) or len(seq.items) != 1:
         return
-    item = seq.items[0]
-    cls = find(item, keys.REFERENCED_SOP_CLASS_UID)
-    inst = find(item, keys.REFERENCED_SOP_INSTANCE_UID)
-    if (
-        isinstance(cls, ResponseElement)
-        and not cls.value
-        and isinstance(inst, ResponseElement)
-        and not inst.value
-    ):
+    if _both_empty(seq.items[0], keys.REFERENCED_SOP_CLASS_UID, keys.REFERENCED_SOP_INSTANCE_UID):
         seq.items.clear()
 
 
