@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,3 +263,48 @@ def test_missing_lockfile(tmp_path: Path) -> None:
     message = str(info.value)
     assert f"touch '{area_dir / 'lockfile'}'" in message
     assert len(info.value.comment) <= 64
+
+
+@pytest.mark.parametrize("lock_timeout", [None, 30.0], ids=["wait-forever", "lock-timeout"])
+def test_a_long_wait_for_the_lock_is_a_warning_naming_the_writer(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    lock_timeout: float | None,
+) -> None:
+    """A query held up by a writer says so, with the writer's pid and command line."""
+    monkeypatch.setattr(store, "SLOW_LOCK_WAIT", 0.3)
+    area_dir = make_area(tmp_path, "AE", {"a.wl": complete_entry()})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(area_dir / "lockfile")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    release = threading.Timer(0.6, proc.stdin.close)  # the wait being measured, not a sync
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        area = StorageArea(str(area_dir), file_reject=True, lock_timeout=lock_timeout)
+        release.start()
+        with caplog.at_level(logging.WARNING, logger=store.LOG.name), area.read_locked():
+            pass
+    finally:
+        release.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    (record,) = [r for r in caplog.records if "for the read lock" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert re.search(r"waited [0-9.]+ s for the read lock on \S+lockfile", message), message
+    assert f"write-locked by pid {proc.pid} (" in message, message
+
+
+def test_a_lock_taken_at_once_logs_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    area = StorageArea(str(make_area(tmp_path, "AE", {})), file_reject=True)
+    with caplog.at_level(logging.DEBUG, logger=store.LOG.name), area.read_locked():
+        pass
+    assert not [r for r in caplog.records if "read lock" in r.getMessage()]

@@ -32,6 +32,8 @@ LOG = logging.getLogger(__name__)
 LOCKFILE_NAME = "lockfile"
 WORKLIST_SUFFIX = ".wl"  # case-sensitive, as wlmscpfs
 MAX_FILE_SIZE = 64 * 1024 * 1024  # no worklist entry is this big; protects memory
+#: A query that waited this long (seconds) for a writer's lock is logged as a warning.
+SLOW_LOCK_WAIT = 1.0
 
 #: Called AE titles that may name a storage area: 1-16 of letters, digits,
 #: space and ``- : @ _`` — never '.', '/' or anything that could leave the data path.
@@ -191,29 +193,51 @@ class StorageArea:
             os.close(fd)
 
     def _lock_shared(self, fd: int) -> None:
+        """Take the read lock, waiting for a writer (up to --lock-timeout, or forever).
+
+        A wait of :data:`SLOW_LOCK_WAIT` or more is logged as a warning with the
+        writer that caused it, looked up while it still holds the lock: a
+        modality waiting seconds for its worklist is what an operator is
+        called about, and the cause is a RIS export, not wlmd.
+        """
+        started = time.monotonic()
+        if self._try_lock_shared(fd):
+            return
+        holder = lock_holder(fd)
         if self.lock_timeout is None:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_SH)
             except OSError as exc:
                 raise LockError(f"cannot read-lock {self.lockfile}: {exc.strerror}") from exc
-            return
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.001
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                    raise LockError(f"cannot read-lock {self.lockfile}: {exc.strerror}") from exc
-            if time.monotonic() >= deadline:
-                raise LockError(
-                    f"{self.lockfile} is write-locked {lock_holder(fd)} for more than "
-                    f"{self.lock_timeout:g} s (--lock-timeout)",
-                    "Worklist storage area is locked by a writer",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        else:
+            deadline = started + self.lock_timeout
+            delay = 0.001
+            while not self._try_lock_shared(fd):
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"{self.lockfile} is write-locked {lock_holder(fd)} for more than "
+                        f"{self.lock_timeout:g} s (--lock-timeout)",
+                        "Worklist storage area is locked by a writer",
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        waited = time.monotonic() - started
+        if waited >= SLOW_LOCK_WAIT:
+            LOG.warning(
+                "waited %.1f s for the read lock on %s: it was write-locked %s",
+                waited,
+                self.lockfile,
+                holder,
+            )
+
+    def _try_lock_shared(self, fd: int) -> bool:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise LockError(f"cannot read-lock {self.lockfile}: {exc.strerror}") from exc
+            return False
+        return True
 
     # --- keeping the snapshot current (call under the read lock) ------------------------
     def refresh(self) -> None:
