@@ -61,13 +61,13 @@ set them.
 from __future__ import annotations
 
 import ctypes
-import ipaddress
 import logging
 import os
 import socket
 from dataclasses import dataclass
 
 from wlmd.logsetup import LogThrottle
+from wlmd.peers import presentable_address
 
 LOG = logging.getLogger("wlmd.access")
 
@@ -244,23 +244,6 @@ class AccessControl:
             for problem in lint_table(path):
                 level = logging.ERROR if problem.breaks_table else logging.WARNING
                 LOG.log(level, "access control: %s", problem)
-
-
-def presentable_address(peer_address: str) -> str:
-    """The address as libwrap must see it: IPv4-mapped IPv6 as plain IPv4, no scope.
-
-    On a dual-stack socket an IPv4 peer arrives as ``::ffff:1.2.3.4``; rules are
-    written for ``1.2.3.4``. A link-local scope (``fe80::1%eth0``) is not part of
-    the address libwrap can parse.
-    """
-    bare = peer_address.split("%", 1)[0]
-    try:
-        ip = ipaddress.ip_address(bare)
-    except ValueError:
-        return bare
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
 
 
 def client_name(addr: str) -> str:

@@ -58,6 +58,8 @@ class Config:
     acse_timeout: int = 30  # -ta
     dimse_timeout: int | None = None  # -td, None = unlimited
     max_associations: int = 50
+    # wlmd: None = half of max_associations, 0 = no per-host limit (policy.per_host_limit)
+    max_associations_per_host: int | None = None
     refuse: bool = False
     reject: bool = False  # reject associations without Implementation Class UID
     no_fail: bool = False  # don't fail on an invalid query

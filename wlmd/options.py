@@ -403,6 +403,9 @@ OPTIONS: tuple[Option, ...] = (
               "answer 0xA700 when a writer holds the storage area's lock longer than s"),
         flag(None, "--no-index", "index", False,
              "no indexed snapshot: read the storage area on every query, as wlmscpfs"),
+        value(None, "--max-associations-per-host", "max_associations_per_host",
+              Param("[n]umber", Int(0), default_text="half of --max-associations; 0 = off"),
+              "limit parallel associations from one peer address (IPv4 and IPv6)"),
     ),
 )
 # fmt: on

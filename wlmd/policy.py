@@ -1,8 +1,9 @@
 """Association acceptance policy, in wlmscpfs's order (dcmwlm WlmActivityManager).
 
 ``--refuse`` → application context → ``--reject`` (no Implementation Class UID)
-→ (the supervisor's ``--max-associations``) → called AE title names a storage
-area → (wlmd) the calling AE title may query it (``--allowed-callers``).
+→ (the supervisor's ``--max-associations`` and, wlmd only,
+``--max-associations-per-host``) → called AE title names a storage area →
+(wlmd) the calling AE title may query it (``--allowed-callers``).
 Pure: the caller passes in what it knows about the request.
 """
 
@@ -56,6 +57,14 @@ TOO_MANY_ASSOCIATIONS = Rejection(
     REASON_LOCAL_LIMIT_EXCEEDED,
     "too many associations (--max-associations)",
 )
+#: wlmd only: the same A-ASSOCIATE-RJ as the global limit (a modality treats both
+#: as "try again later"), with its own reason for the log.
+TOO_MANY_FROM_HOST = Rejection(
+    REJECTED_TRANSIENT,
+    SOURCE_SERVICE_PROVIDER_PRESENTATION,
+    REASON_LOCAL_LIMIT_EXCEEDED,
+    "too many associations from this host (--max-associations-per-host)",
+)
 UNKNOWN_CALLED_AE = Rejection(
     REJECTED_PERMANENT,
     SOURCE_SERVICE_USER,
@@ -70,6 +79,34 @@ CALLER_NOT_ALLOWED = Rejection(
     REASON_CALLING_AE_NOT_RECOGNIZED,
     "calling AE title may not query this storage area (--allowed-callers)",
 )
+
+
+def per_host_limit(max_associations: int, max_per_host: int | None) -> int:
+    """The effective ``--max-associations-per-host``: 0 means no per-host limit.
+
+    Unset, it is half of ``--max-associations`` (at least 1): one host that
+    opens silent connections (a crash-looping modality, a port scanner, a
+    misconfigured health check) can then take at most half the slots, and the
+    rest of the department still gets in. A limit at or above
+    ``--max-associations`` can never bite, so it is reported as off.
+    """
+    limit = max(1, max_associations // 2) if max_per_host is None else max_per_host
+    return 0 if limit >= max_associations else limit
+
+
+def check_connection(
+    *, running: int, from_host: int, max_associations: int, max_per_host: int
+) -> Rejection | None:
+    """The supervisor's limits, checked before forking: the rejection to send, or None.
+
+    ``running`` counts all live workers, ``from_host`` those serving the
+    connecting peer's address; ``max_per_host`` is :func:`per_host_limit`'s value.
+    """
+    if running >= max_associations:
+        return TOO_MANY_ASSOCIATIONS
+    if max_per_host and from_host >= max_per_host:
+        return TOO_MANY_FROM_HOST
+    return None
 
 
 def check_association(

@@ -18,12 +18,14 @@ import select
 import signal
 import socket
 import time
+from dataclasses import dataclass, field
 
 from wlmd import callers, policy, service, tls
 from wlmd.config import Config, ProcessModel
-from wlmd.logsetup import LogThrottle
+from wlmd.logsetup import LogThrottle, set_association_id
+from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
-from wlmd.transport import MAX_ASSOCIATION_PDU
+from wlmd.transport import A_ASSOCIATE_RJ, A_ASSOCIATE_RQ, MAX_ASSOCIATION_PDU
 from wlmd.worker import (  # loaded before forking: workers start warm
     GRACEFUL_TIMEOUT,
     next_association_id,
@@ -37,12 +39,24 @@ LOG = logging.getLogger("wlmd.supervisor")
 #: After SIGTERM each worker aborts its association itself after GRACEFUL_TIMEOUT;
 #: one that has not exited this much later is killed.
 KILL_MARGIN = 5.0
-_A_ASSOCIATE_RQ = 0x01
-_A_ASSOCIATE_RJ = 0x03
 
 
 class _Stop(BaseException):
     """Raised by the signal handler to end an inline (single-process) association."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What the supervisor knows of a worker it forked: for its log lines and the limits.
+
+    The calling and called AE titles are known only to the worker; the
+    association tag leads to its lines that name them.
+    """
+
+    ident: str  # the association tag, "a1kq2x9.17"
+    host: str  # the peer's address as counted by --max-associations-per-host
+    peer: str  # "host:port" as logged
+    started: float = field(default_factory=time.monotonic)
 
 
 class Supervisor:
@@ -58,7 +72,10 @@ class Supervisor:
         self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
         self.tls = tls.server_context(config)
         self.sockets: list[socket.socket] = []
-        self.workers: dict[int, float] = {}
+        self.workers: dict[int, WorkerInfo] = {}
+        self.max_per_host = policy.per_host_limit(
+            config.max_associations, config.max_associations_per_host
+        )
         self._signals: list[int] = []
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopping = False
@@ -68,6 +85,7 @@ class Supervisor:
         self._rejection_log = LogThrottle()
         self._accept_log = LogThrottle(burst=3)
         self._flood_log = LogThrottle(burst=1)
+        self._host_rejection_log = LogThrottle()
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -239,7 +257,7 @@ class Supervisor:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 time.sleep(0.1)  # out of descriptors: don't spin
             return
-        peer = (peer[0], peer[1])
+        peer = (presentable_address(peer[0]), peer[1])  # never "::ffff:10.1.2.3"
         if self.access is not None and not self.access.allows(peer[0]):
             # Access control comes first: close before reading any PDU (logged by access).
             conn.close()
@@ -250,14 +268,27 @@ class Supervisor:
             self._serve_inline(conn, peer)
             return
         self.reap()
-        if len(self.workers) >= self.config.max_associations:
-            self._reject_over_limit(conn, peer)
+        from_host = sum(1 for w in self.workers.values() if w.host == peer[0])
+        rejection = policy.check_connection(
+            running=len(self.workers),
+            from_host=from_host,
+            max_associations=self.config.max_associations,
+            max_per_host=self.max_per_host,
+        )
+        if rejection is not None:
+            self._reject_over_limit(conn, peer, rejection, from_host)
             return
         self._fork_worker(conn, peer)
 
-    def _reject_over_limit(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+    def _reject_over_limit(
+        self,
+        conn: socket.socket,
+        peer: tuple[str, int],
+        rejection: policy.Rejection,
+        from_host: int,
+    ) -> None:
         """Queue an A-ASSOCIATE-RJ; log it (a flood gets a few lines, not one per attempt)."""
-        if not self.rejections.add(conn, policy.TOO_MANY_ASSOCIATIONS):
+        if not self.rejections.add(conn, rejection):
             more = self._flood_log.take()
             if more is not None:
                 LOG.warning(
@@ -267,12 +298,24 @@ class Supervisor:
                     more,
                 )
             return
+        if rejection is policy.TOO_MANY_FROM_HOST:
+            more = self._host_rejection_log.take()
+            if more is not None:
+                LOG.warning(
+                    "association from %s rejected: %d associations from %s running "
+                    "(--max-associations-per-host %d)%s",
+                    format_peer(*peer),
+                    from_host,
+                    peer[0],
+                    self.max_per_host,
+                    more,
+                )
+            return
         more = self._rejection_log.take()
         if more is not None:
             LOG.warning(
-                "association from %s:%d rejected: %d associations running (--max-associations)%s",
-                peer[0],
-                peer[1],
+                "association from %s rejected: %d associations running (--max-associations)%s",
+                format_peer(*peer),
                 len(self.workers),
                 more,
             )
@@ -284,10 +327,10 @@ class Supervisor:
                 conn, peer, self.config, self.store, callers=self.callers, tls=self.tls
             )
         except _Stop:
-            LOG.info("stopping: association from %s:%d cut short", peer[0], peer[1])
+            LOG.info("stopping: association from %s cut short", format_peer(*peer))
             self._stopping = True
         except Exception:
-            LOG.exception("association from %s:%d failed", peer[0], peer[1])
+            LOG.exception("association from %s failed", format_peer(*peer))
         finally:
             self._serving_inline = False
             self._update_title()
@@ -298,7 +341,7 @@ class Supervisor:
         try:
             pid = os.fork()
         except OSError as exc:
-            LOG.error("cannot fork a worker for %s:%d: %s", peer[0], peer[1], exc)
+            LOG.error("cannot fork a worker for %s: %s", format_peer(*peer), exc)
             conn.close()
             if child_watch is not None:
                 child_watch.close()
@@ -307,7 +350,7 @@ class Supervisor:
             if child_watch is not None:
                 child_watch.close()
             conn.close()
-            self.workers[pid] = time.monotonic()
+            self.workers[pid] = WorkerInfo(ident, peer[0], format_peer(*peer))
             self._update_title()
             return
         status = 0
@@ -316,7 +359,7 @@ class Supervisor:
             self._become_worker(peer)
             serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
         except BaseException:
-            LOG.exception("worker for %s:%d failed", peer[0], peer[1])
+            LOG.exception("worker for %s failed", format_peer(*peer))
             status = 1
         finally:
             logging.shutdown()
@@ -324,7 +367,7 @@ class Supervisor:
 
     def _become_worker(self, peer: tuple[str, int]) -> None:
         """In the child: default signals, no listening sockets, die with the supervisor."""
-        set_title(f"worker {peer[0]}:{peer[1]}: waiting for association request")
+        set_title(f"worker {format_peer(*peer)}: waiting for association request")
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
@@ -342,12 +385,25 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            self.workers.pop(pid, None)
+            info = self.workers.pop(pid, None)
             self._update_title()
             if os.WIFSIGNALED(status):
-                LOG.error("worker %d killed by signal %d", pid, os.WTERMSIG(status))
+                _log_worker(
+                    info,
+                    "worker %d%s killed by signal %d (%s)",
+                    pid,
+                    _serving(info),
+                    os.WTERMSIG(status),
+                    _signal_name(os.WTERMSIG(status)),
+                )
             elif os.WEXITSTATUS(status):
-                LOG.error("worker %d exited with status %d", pid, os.WEXITSTATUS(status))
+                _log_worker(
+                    info,
+                    "worker %d%s exited with status %d",
+                    pid,
+                    _serving(info),
+                    os.WEXITSTATUS(status),
+                )
 
     def _shutdown(self) -> None:
         service.notify("STOPPING=1")
@@ -362,10 +418,12 @@ class Supervisor:
             self.reap()
             if self.workers:
                 time.sleep(0.05)
-        for pid in list(self.workers):
-            LOG.error(
-                "killing worker %d: still running %.0f s after SIGTERM",
+        for pid, info in list(self.workers.items()):
+            _log_worker(
+                info,
+                "killing worker %d%s: still running %.0f s after SIGTERM",
                 pid,
+                _serving(info),
                 GRACEFUL_TIMEOUT + KILL_MARGIN,
             )
             with contextlib.suppress(ProcessLookupError):
@@ -435,7 +493,7 @@ class PendingRejections:
             self._close(conn)
             return
         buffer += chunk
-        if buffer[0] != _A_ASSOCIATE_RQ:
+        if buffer[0] != A_ASSOCIATE_RQ:
             self._close(conn)
             return
         if len(buffer) < 6:
@@ -445,7 +503,7 @@ class PendingRejections:
             return
         try:
             conn.send(
-                bytes([_A_ASSOCIATE_RJ, 0])
+                bytes([A_ASSOCIATE_RJ, 0])
                 + (4).to_bytes(4, "big")
                 + bytes([0, rejection.result, rejection.source, rejection.reason])
             )
@@ -479,8 +537,27 @@ def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.sock
 
 
 def _where(sockname: tuple) -> str:  # type: ignore[type-arg]
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return format_peer(sockname[0], sockname[1])
+
+
+def _serving(info: WorkerInfo | None) -> str:
+    return f" (serving {info.peer})" if info is not None else ""
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "unknown signal"
+
+
+def _log_worker(info: WorkerInfo | None, message: str, *args: object) -> None:
+    """An error about a worker, tagged with its association so one grep finds it all."""
+    set_association_id(info.ident if info is not None else None)
+    try:
+        LOG.error(message, *args)
+    finally:
+        set_association_id(None)
 
 
 def _drain(fd: int) -> None:

@@ -7,6 +7,9 @@ are. A peer could make a worker buffer gigabytes either way: announce a
 4 GB PDU, or stream P-DATA fragments of a message that never ends. Both are
 refused here before the bytes are kept, which pynetdicom treats as a closed
 transport: the association ends and the worker exits.
+
+It also holds the PDU types (PS3.8 9.3.1) the supervisor and the worker check
+before pynetdicom reads anything.
 """
 
 from __future__ import annotations
@@ -26,6 +29,36 @@ MAX_ASSOCIATION_PDU = 65536
 MAX_DIMSE_MESSAGE = 1 << 20
 _P_DATA_TF = 0x04
 _HEADER = 6
+
+#: PS3.8 9.3.1: the PDU types there are; an association requester's first PDU
+#: must be an A-ASSOCIATE-RQ (PS3.8 9.2, state Sta2 of the acceptor).
+A_ASSOCIATE_RQ = 0x01
+A_ASSOCIATE_RJ = 0x03
+PDU_NAMES = {
+    0x01: "A-ASSOCIATE-RQ",
+    0x02: "A-ASSOCIATE-AC",
+    0x03: "A-ASSOCIATE-RJ",
+    0x04: "P-DATA-TF",
+    0x05: "A-RELEASE-RQ",
+    0x06: "A-RELEASE-RP",
+    0x07: "A-ABORT",
+}
+
+
+def first_byte_problem(first: int) -> str | None:
+    """Why a connection whose first byte is ``first`` is no association request, or None.
+
+    An HTTP request ("G" of GET), a TLS ClientHello (0x16) to a plain port or
+    a port scanner's probe is recognised at its first byte and closed at once,
+    instead of holding a worker until the ACSE timeout.
+    """
+    if first == A_ASSOCIATE_RQ:
+        return None
+    if first in PDU_NAMES:
+        return f"{PDU_NAMES[first]} (PDU type 0x{first:02X}) before an association request, closed"
+    shown = f" ({chr(first)!r})" if 0x20 < first < 0x7F else ""
+    hint = " (a TLS ClientHello: the client uses TLS, this port does not)" if first == 0x16 else ""
+    return f"not DICOM: first byte 0x{first:02X}{shown}{hint}, closed"
 
 
 class BoundedAssociationSocket(AssociationSocket):

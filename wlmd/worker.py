@@ -39,11 +39,13 @@ from wlmd import __version__, policy
 from wlmd.callers import CallerList
 from wlmd.config import Config, PreferredSyntax
 from wlmd.logsetup import set_association_id
+from wlmd.logtext import association_prefix, describe_context, describe_tags
 from wlmd.pdata import PDataWriter, pending_command_set
+from wlmd.peers import format_peer
 from wlmd.proctitle import set_title
 from wlmd.requestlog import write_request_file
 from wlmd.tls import describe_peer
-from wlmd.transport import BoundedAssociationSocket
+from wlmd.transport import BoundedAssociationSocket, first_byte_problem
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
     DEFLATED_EXPLICIT_LITTLE,
@@ -86,6 +88,9 @@ _PREFERENCES = {
     PreferredSyntax.IMPLICIT: [ImplicitVRLittleEndian],
 }
 
+
+#: drawn once per process start; forked workers and -s inherit it
+_ASSOCIATION_PREFIX = association_prefix(time.time())
 _association_ids = itertools.count(1)
 
 #: How long a forked worker's association may go on after SIGTERM (the
@@ -146,6 +151,10 @@ class _AssociationLog:
     called: str = "?"
     queries: int = 0
     outcome: str = "closed"
+    #: the association line's level: WARNING when a modality was turned away
+    level: int = logging.INFO
+    #: added to the outcome ("no presentation context accepted")
+    note: str = ""
 
 
 class AssociationHandler:
@@ -193,7 +202,9 @@ class AssociationHandler:
             or self.callers.allows(self.log.called, self.log.calling),
         )
         if rejection is not None:
-            self.log.outcome = f"rejected: {rejection.why}"
+            self.log.outcome = f"rejected: {self._why(rejection)}"
+            if rejection is not policy.REFUSED:  # --refuse is the operator's own choice
+                self.log.level = logging.WARNING
             assoc.acse.send_reject(rejection.result, rejection.source, rejection.reason)
             assoc.kill()
             return
@@ -202,6 +213,19 @@ class AssociationHandler:
         # otherwise take the requestor's order).
         for cx in rq.presentation_context_definition_list:
             cx.transfer_syntax.sort(key=self._rank)
+
+    def _why(self, rejection: policy.Rejection) -> str:
+        if rejection is policy.UNKNOWN_CALLED_AE:
+            return (
+                f"called AE title {self.log.called!r} has no storage area "
+                f"in {self.config.data_files_path}"
+            )
+        if rejection is policy.CALLER_NOT_ALLOWED:
+            return (
+                f"calling AE title {self.log.calling!r} may not query {self.log.called!r} "
+                "(--allowed-callers)"
+            )
+        return rejection.why
 
     def _rank(self, uid: str) -> int:
         return self.preference.index(uid) if uid in self.preference else len(self.preference)
@@ -212,6 +236,40 @@ class AssociationHandler:
     def on_accepted(self, event: evt.Event) -> None:
         self.log.outcome = "accepted"
         self._title("idle")
+        self._log_refused_contexts(event.assoc)
+
+    def _log_refused_contexts(self, assoc: Association) -> None:
+        """Say which proposed presentation contexts were refused (PS3.8 9.3.3.2 results).
+
+        Each refused one at debug; when none was accepted, one warning naming
+        them all: the modality will abort, and "aborted, 0 queries" alone would
+        not tell the operator that it proposed a SOP class or transfer syntax
+        wlmd does not serve.
+        """
+        refused = assoc.rejected_contexts
+        if not refused:
+            return
+        proposed = {cx.context_id: cx for cx in assoc.requestor.requested_contexts}
+        described = []
+        for cx in refused:
+            asked = proposed.get(cx.context_id, cx)
+            text = describe_context(
+                str(cx.abstract_syntax or ""),
+                [str(ts) for ts in asked.transfer_syntax],
+                cx.result,
+            )
+            LOG.debug("presentation context %s refused: %s", cx.context_id, text)
+            described.append(text)
+        if not assoc.accepted_contexts:
+            self.log.note = "no presentation context accepted"
+            self.log.level = logging.WARNING
+            LOG.warning(
+                "association %s -> %s from %s: no presentation context accepted; refused: %s",
+                self.log.calling,
+                self.log.called,
+                self.log.peer,
+                "; ".join(described),
+            )
 
     def on_released(self, event: evt.Event) -> None:
         self.log.outcome = "released"
@@ -237,7 +295,7 @@ class AssociationHandler:
             LOG.exception("C-FIND failed with an internal error")
             result = FindResult(keys.UNABLE_TO_PROCESS, error_comment="Internal error")
         LOG.info(
-            "C-FIND %s -> %s from %s: %d match%s, %d sent, status 0x%04X%s, %.1f ms",
+            "C-FIND %s -> %s from %s: %d match%s, %d sent, status 0x%04X%s%s, %.1f ms",
             self.log.calling,
             self.log.called,
             self.log.peer,
@@ -246,6 +304,7 @@ class AssociationHandler:
             sent,
             result.final_status,
             f" ({result.error_comment})" if result.error_comment else "",
+            f", offending {describe_tags(result.offending)}" if result.offending else "",
             (time.monotonic() - started) * 1000,
         )
         if self.config.sleep_during:
@@ -349,29 +408,41 @@ def _ae(value: Any) -> str:
     return str(value or "").strip()
 
 
-def _wait_for_request(conn: socket.socket, timeout: float) -> str | None:
-    """Wait (up to -ta) for the peer's first byte; why not to go on, or None.
+def _wait_for_request(
+    conn: socket.socket, timeout: float, check_pdu_type: bool = True
+) -> tuple[str | None, int]:
+    """Wait (up to -ta) for the peer's first byte; why not to go on (and the level), or None.
 
     pynetdicom notices neither a peer that connects and closes (port probes,
     health checks) nor a silent one until its whole ACSE timeout has passed;
     in single-process mode that would block every other modality meanwhile.
+    With ``check_pdu_type`` (not under TLS, whose first byte is the handshake's)
+    a first byte that cannot start an A-ASSOCIATE-RQ ends the connection too,
+    with a warning: something that is not a DICOM modality talks to the port.
     """
     ready, _, _ = select.select([conn], [], [], timeout)
     if not ready:
-        return f"no association request within {timeout:g} s (-ta), closed"
+        return f"no association request within {timeout:g} s (-ta), closed", logging.INFO
     try:
         first = conn.recv(1, socket.MSG_PEEK)
     except OSError as exc:
-        return f"connection failed before the association request: {exc.strerror}"
+        return (
+            f"connection failed before the association request: {exc.strerror}",
+            logging.INFO,
+        )
     if not first:
-        return "closed by the peer before sending an association request"
-    return None
+        return "closed by the peer before sending an association request", logging.INFO
+    problem = first_byte_problem(first[0]) if check_pdu_type else None
+    if problem:
+        return problem, logging.WARNING
+    return None, logging.INFO
 
 
 def next_association_id() -> str:
-    """A new association tag ("a17"). The supervisor draws it before forking, so
-    that tags are unique across workers, not "a1" in every worker process."""
-    return f"a{next(_association_ids)}"
+    """A new association tag ("a1kq2x9.17"). The supervisor draws it before forking,
+    so that tags are unique across workers, not ".1" in every worker process; the
+    prefix (:func:`association_prefix`) makes them unique across restarts."""
+    return f"{_ASSOCIATION_PREFIX}.{next(_association_ids)}"
 
 
 def _thread_failed(args: threading.ExceptHookArgs) -> None:
@@ -437,10 +508,10 @@ def serve_association(
     threading.excepthook = _thread_failed
     ident = ident or next_association_id()
     set_association_id(ident)
-    log = _AssociationLog(ident=ident, peer=f"{peer[0]}:{peer[1]}")
-    early = _wait_for_request(conn, config.acse_timeout)
+    log = _AssociationLog(ident=ident, peer=format_peer(*peer))
+    early, level = _wait_for_request(conn, config.acse_timeout, check_pdu_type=tls is None)
     if early:
-        LOG.info("connection from %s: %s", log.peer, early)
+        LOG.log(level, "connection from %s: %s", log.peer, early)
         conn.close()
         set_association_id(None)
         return
@@ -478,12 +549,13 @@ def serve_association(
     finally:
         with contextlib.suppress(OSError):
             conn.close()
-        LOG.info(
+        LOG.log(
+            log.level,
             "association %s -> %s from %s: %s, %d quer%s, %.3f s",
             log.calling,
             log.called,
             log.peer,
-            log.outcome,
+            f"{log.outcome} ({log.note})" if log.note else log.outcome,
             log.queries,
             "y" if log.queries == 1 else "ies",
             time.monotonic() - log.started,

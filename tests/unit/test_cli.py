@@ -73,6 +73,8 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     ("-ta", "--acse-timeout", "1", "acse_timeout", 1),
     ("-td", "--dimse-timeout", "7", "dimse_timeout", 7),
     (None, "--max-associations", "1", "max_associations", 1),
+    (None, "--max-associations-per-host", "0", "max_associations_per_host", 0),  # 0 = off
+    (None, "--max-associations-per-host", "4", "max_associations_per_host", 4),
     (None, "--sleep-before", "0", "sleep_before", 0),
     (None, "--sleep-after", "3", "sleep_after", 3),
     (None, "--sleep-during", "2", "sleep_during", 2),
@@ -334,6 +336,10 @@ BAD: list[tuple[list[str], str]] = [
     (["-ta", "99999999999", "104"], "invalid value for --acse-timeout: '99999999999'"),
     (["-td", "0", "104"], "invalid value for --dimse-timeout: '0'"),
     (["--max-associations", "0", "104"], "invalid value for --max-associations: '0'"),
+    (
+        ["--max-associations-per-host", "-1", "104"],
+        "invalid value for --max-associations-per-host: '-1' (expected >= 0)",
+    ),
     (["--sleep-before", "-1", "104"], "invalid value for --sleep-before: '-1' (expected >= 0)"),
     (["--sleep-after", "x", "104"], "invalid value for --sleep-after: 'x'"),
     (["--sleep-during", "-5", "104"], "invalid value for --sleep-during: '-5'"),

@@ -64,3 +64,52 @@ def test_application_context_must_be_exact(context: str) -> None:
         has_storage_area=True,
     )
     assert got is policy.BAD_APPLICATION_CONTEXT
+
+
+# --------------------------------------------------------------- connection limits
+
+
+@pytest.mark.parametrize(
+    ("max_associations", "configured", "effective"),
+    [
+        (50, None, 25),  # unset: half of --max-associations
+        (51, None, 25),
+        (3, None, 1),
+        (2, None, 1),
+        (1, None, 0),  # half of 1 is at least 1 = the global limit: nothing left to limit
+        (50, 0, 0),  # 0 = off
+        (50, 10, 10),
+        (50, 50, 0),  # never bites before the global limit
+        (50, 80, 0),
+    ],
+)
+def test_per_host_limit(max_associations: int, configured: int | None, effective: int) -> None:
+    assert policy.per_host_limit(max_associations, configured) == effective
+
+
+@pytest.mark.parametrize(
+    ("running", "from_host", "max_per_host", "expected"),
+    [
+        (0, 0, 2, None),
+        (3, 1, 2, None),  # others' associations do not count against this host
+        (3, 2, 2, policy.TOO_MANY_FROM_HOST),
+        (9, 9, 2, policy.TOO_MANY_FROM_HOST),
+        (10, 0, 2, policy.TOO_MANY_ASSOCIATIONS),  # the global limit is checked first
+        (10, 5, 2, policy.TOO_MANY_ASSOCIATIONS),
+        (9, 9, 0, None),  # 0: no per-host limit
+    ],
+)
+def test_check_connection(
+    running: int, from_host: int, max_per_host: int, expected: policy.Rejection | None
+) -> None:
+    got = policy.check_connection(
+        running=running, from_host=from_host, max_associations=10, max_per_host=max_per_host
+    )
+    assert got == expected
+
+
+def test_per_host_rejection_is_the_global_limits_a_associate_rj() -> None:
+    """A modality cannot tell the two apart: both say "transient, local limit exceeded"."""
+    ours, theirs = policy.TOO_MANY_FROM_HOST, policy.TOO_MANY_ASSOCIATIONS
+    assert (ours.result, ours.source, ours.reason) == (theirs.result, theirs.source, theirs.reason)
+    assert "--max-associations-per-host" in ours.why
