@@ -438,6 +438,17 @@ def _wait_for_request(
     return None, logging.INFO
 
 
+def _drain_and_close(conn: socket.socket) -> None:
+    """Close after reading what already arrived (at most 64 KiB, without waiting).
+
+    Closing a socket with unread data sends a TCP reset, and a client (an HTTP
+    health check, say) then reports "connection reset" instead of a clean end.
+    """
+    with contextlib.suppress(OSError):
+        conn.recv(65536, socket.MSG_DONTWAIT)
+    conn.close()
+
+
 def next_association_id() -> str:
     """A new association tag ("a1kq2x9.17"). The supervisor draws it before forking,
     so that tags are unique across workers, not ".1" in every worker process; the
@@ -512,7 +523,7 @@ def serve_association(
     early, level = _wait_for_request(conn, config.acse_timeout, check_pdu_type=tls is None)
     if early:
         LOG.log(level, "connection from %s: %s", log.peer, early)
-        conn.close()
+        _drain_and_close(conn)
         set_association_id(None)
         return
     # A peer that stops mid-PDU must not hold a worker forever: pynetdicom reads

@@ -328,7 +328,8 @@ def test_fork_mode_serves_concurrent_associations_in_separate_workers(
 def test_max_associations_rejects_with_local_limit_exceeded(
     start: Callable[..., Server],
 ) -> None:
-    server = start("--max-associations", "2")
+    # every client is 127.0.0.1: the per-host limit (default 1 of 2) is off for this one
+    server = start("--max-associations", "2", "--max-associations-per-host", "0")
     first = associate(server, aet="PYN1")
     try:
         second = associate(server, aet="PYN2")
@@ -592,7 +593,9 @@ def test_killed_worker_is_reaped_and_logged(start: Callable[..., Server]) -> Non
         (worker,) = children(server.proc.pid)
         assert title(worker).startswith("wlmd: worker "), title(worker)
         os.kill(worker, signal.SIGKILL)
-        wait_for(lambda: log_has(server, f"worker {worker} killed by signal 9"), "the log")
+        port = local_port(held)
+        killed = f"worker {worker} (serving 127.0.0.1:{port}) killed by signal 9 (SIGKILL)"
+        wait_for(lambda: log_has(server, killed), "the log")
         wait_for(lambda: not held.is_established, "the peer to see the connection drop")
     finally:
         if held.is_established:
