@@ -3,11 +3,12 @@
 Default output, on stderr (journald adds its own timestamp, but a foreground
 run or a redirected file needs one)::
 
-    2024-05-02 10:11:12,345 wlmd[4242] INFO [a12] C-FIND from MODALITY1: 3 matches
+    2024-05-02 10:11:12,345 wlmd[4242] INFO [a1kq2x9.12] C-FIND from MODALITY1: 3 matches
 
-The ``[a12] `` tag comes from :func:`set_association_id`: the worker sets it
-when it takes an association so that every line of that association, including
-pynetdicom's own, can be grepped together.
+The ``[a1kq2x9.12] `` tag (its format: :func:`wlmd.logtext.association_prefix`)
+comes from :func:`set_association_id`: the worker sets it when it takes an
+association so that every line of that association, including pynetdicom's own,
+can be grepped together.
 
 Levels are wlmscpfs's (``-q``, ``-v``, ``-d``, ``-ll``): fatal→CRITICAL,
 error→ERROR, warn→WARNING (default), info→INFO, debug→DEBUG and trace→TRACE
@@ -105,7 +106,7 @@ def current_association_id() -> str | None:
 
 
 class AssociationFilter(logging.Filter):
-    """Give every record an ``assoc`` attribute: ``"[a12] "`` or ``""``.
+    """Give every record an ``assoc`` attribute: ``"[a1kq2x9.12] "`` or ``""``.
 
     A filter (on handlers, not loggers) so that records from every logger,
     pynetdicom's included, get it without each module knowing about it.

@@ -41,7 +41,7 @@ from wlmd.config import Config, PreferredSyntax
 from wlmd.logsetup import set_association_id
 from wlmd.logtext import association_prefix, describe_context, describe_tags
 from wlmd.pdata import PDataWriter, pending_command_set
-from wlmd.peers import format_peer
+from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
 from wlmd.requestlog import write_request_file
 from wlmd.tls import describe_peer
@@ -552,7 +552,10 @@ def serve_association(
         assoc.acceptor.implementation_class_uid = IMPLEMENTATION_CLASS_UID
         assoc.acceptor.implementation_version_name = IMPLEMENTATION_VERSION_NAME
         assoc.acceptor.supported_contexts = deepcopy(ae.supported_contexts)
-        assoc.requestor.address_info = AddressInformation.from_tuple(conn.getpeername())
+        # as logged everywhere else: 10.1.2.3, not ::ffff:10.1.2.3 (pynetdicom's debug lines)
+        assoc.requestor.address_info = AddressInformation.from_tuple(
+            (presentable_address(peer[0]), peer[1])
+        )
         for event, callback in handler.handlers():
             assoc.bind(event, callback)
         assoc.start()
