@@ -222,7 +222,7 @@ class AssociationHandler:
             )
         if rejection is policy.CALLER_NOT_ALLOWED:
             return (
-                f"calling AE title {self.log.calling!r} may not query {self.log.called!r} "
+                f"calling AE title {self.log.calling!r} may not query this storage area "
                 "(--allowed-callers)"
             )
         return rejection.why

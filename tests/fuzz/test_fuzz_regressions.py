@@ -103,7 +103,7 @@ def test_malformed_pdu_in_an_association_is_one_warning(data_root: Path) -> None
         _normal_query_works(server)
         log = server.log()
     _assert_clean(log)
-    tag = re.search(r"(\[a\d+\]) association REGRESSION -> WLMD", log)
+    tag = re.search(r"(\[a[0-9a-z]{6}\.\d+\]) association REGRESSION -> WLMD", log)
     assert tag, log
     worker_lines = [line for line in log.splitlines() if tag.group(1) in line]
     warnings = [line for line in worker_lines if " WARNING " in line]
