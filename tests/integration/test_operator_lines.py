@@ -157,6 +157,30 @@ def test_unknown_called_ae_title_is_a_warning_naming_it(
     )
 
 
+def test_caller_not_allowed_is_a_warning_naming_it(
+    start: Callable[..., Server], tmp_path: Path
+) -> None:
+    allow = tmp_path / "callers"
+    allow.write_text(f"{AREA}  CT01\n")
+    server = start("--allowed-callers", str(allow))
+    result = echoscu(server.port, aec=AREA, aet="MR07")
+    assert "Calling AE Title Not Recognized" in result.output, result.describe()
+    one_line(
+        server,
+        rf"WARNING {TAG} association MR07 -> WLMD from 127\.0\.0\.1:\d+: rejected: "
+        r"calling AE title 'MR07' may not query this storage area \(--allowed-callers\)",
+    )
+
+
+def test_refuse_rejections_stay_at_info(start: Callable[..., Server]) -> None:
+    """--refuse is the operator's own doing: not a warning every modality repeats."""
+    server = start("-v", "--refuse")
+    result = echoscu(server.port, aec=AREA)
+    assert result.returncode != 0, result.describe()
+    one_line(server, rf"INFO {TAG} association ECHOSCU -> WLMD from .*: rejected: refused")
+    assert " WARNING " not in server.log(), server.log()
+
+
 def test_no_accepted_presentation_context_is_a_warning_naming_what_was_refused(
     start: Callable[..., Server], dcmtk: dict[str, str]
 ) -> None:
