@@ -20,6 +20,7 @@ integer values must be whole decimal numbers (wlmscpfs reads "5000x" as 5000).
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import platform
 import re
 import sys
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wlmd import __version__, conffile
+from wlmd import __version__, conffile, journal
 from wlmd.config import Config
 from wlmd.logsetup import LogConfigError, setup_logging
 from wlmd.options import (
@@ -377,8 +378,9 @@ def format_arguments(line: CommandLine) -> str:
 
 def _fail(message: str) -> int:
     # One line, always: a systemd journal or a wrapper script sees the reason
-    # in the first line and never a traceback.
-    print(f"{PROG}: {' '.join(message.splitlines())}", file=sys.stderr)
+    # in the first line and never a traceback. In the journal it is an error
+    # (priority 3), so `journalctl -p err` and monitoring see it.
+    journal.stderr_line(f"{PROG}: {message}", logging.ERROR)
     return 2
 
 

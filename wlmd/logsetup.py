@@ -25,10 +25,8 @@ understood; wlmd says so instead of failing obscurely.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import logging
-import logging.config
 import logging.handlers
 import os
 import socket
@@ -36,6 +34,24 @@ import sys
 import threading
 import time
 from typing import Protocol
+
+from wlmd import logfile
+from wlmd.journal import StderrHandler, prefixed, stderr_is_journal
+from wlmd.logfile import LogConfigError
+
+__all__ = [
+    "LEVELS",
+    "TRACE",
+    "AssociationFilter",
+    "LogConfigError",
+    "LogThrottle",
+    "ServiceHandler",
+    "StderrHandler",
+    "SyslogHandler",
+    "reload_logging",
+    "set_association_id",
+    "setup_logging",
+]
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -50,19 +66,13 @@ LEVELS: dict[str, int] = {
 }
 
 FORMAT = "%(asctime)s wlmd[%(process)d] %(levelname)s %(assoc)s%(message)s"
+#: on stderr when it is the journal: journald adds the time, the unit and the pid
+JOURNAL_FORMAT = "%(levelname)s %(assoc)s%(message)s"
 
 # Loggers of libraries that are chatty below WARNING.
 QUIET_LOGGERS = ("pynetdicom",)
 
 log = logging.getLogger(__name__)
-
-
-class LogConfigError(Exception):
-    """The ``--log-config`` file cannot be used; ``str()`` is a one-line reason.
-
-    Kept apart from :class:`wlmd.options.UsageError` because logging is a leaf
-    module anyone may import; :func:`wlmd.cli.main` treats both the same.
-    """
 
 
 class LoggingConfig(Protocol):
@@ -272,17 +282,19 @@ class SyslogHandler(logging.handlers.SysLogHandler):
         # The second try only does something when the first found a broken
         # socket; after a failed connect, _connect() waits RETRY_SECONDS.
         if not (self._send(data) or self._send(data)):
-            self._fallback(message)
+            self._fallback(message, record.levelno)
 
-    def _fallback(self, message: str) -> None:
+    def _fallback(self, message: str, levelno: int) -> None:
         with contextlib.suppress(Exception):
+            journal = stderr_is_journal()
             if not self._broken_reported:
                 self._broken_reported = True
-                sys.stderr.write(
+                note = (
                     f"wlmd[{os.getpid()}]: syslog ({self.address}) unavailable; "
-                    "logging to stderr until it is back\n"
+                    "logging to stderr until it is back"
                 )
-            sys.stderr.write(message + "\n")
+                sys.stderr.write((prefixed(note, logging.WARNING) if journal else note) + "\n")
+            sys.stderr.write((prefixed(message, levelno) if journal else message) + "\n")
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -297,6 +309,58 @@ class SyslogHandler(logging.handlers.SysLogHandler):
 
 
 SYSLOG_FORMAT = "wlmd[%(process)d]: %(levelname)s %(assoc)s%(message)s"
+
+
+class ServiceHandler(SyslogHandler):
+    """The service's log: the journal under systemd, else syslog; each line once.
+
+    Under a systemd unit (stderr is ``$JOURNAL_STREAM``, see
+    :mod:`wlmd.journal`) lines go to stderr with sd-daemon priority
+    prefixes, not to ``/dev/log``: journald files stream lines under the unit
+    reliably, even from a process that exits at once (a syslog datagram from
+    a process already gone may lose its unit, so ``journalctl -u wlmd``
+    would miss why start-up failed), and nothing then reaches the journal
+    twice. Elsewhere (``--daemon``, an init script, a terminal) lines go to
+    syslog like :class:`SyslogHandler`, and those at ``stderr_level`` and
+    above are also written to stderr, so that a start from a terminal shows
+    why it failed.
+
+    The handler adds the syslog ident ``wlmd[PID]: `` itself (not the
+    journal: it records the unit and pid), so formats should not.
+    Usable from a ``--log-config`` file as ``class = wlmd.logsetup.ServiceHandler``
+    with ``args = ("/dev/log", "daemon", "CRITICAL")``.
+    """
+
+    def __init__(
+        self,
+        address: str = "/dev/log",
+        facility: str | int = "daemon",
+        stderr_level: str | int = logging.CRITICAL,
+    ) -> None:
+        super().__init__(address, facility)
+        self.stderr_level = (
+            logging.getLevelName(stderr_level) if isinstance(stderr_level, str) else stderr_level
+        )
+        if not isinstance(self.stderr_level, int):
+            raise ValueError(f"unknown stderr level {stderr_level!r}")
+        self.journal = stderr_is_journal()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if self.journal else f"wlmd[{record.process}]: {text}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.journal:
+            super().emit(record)
+            if record.levelno < self.stderr_level:
+                return
+        try:
+            text = self.format(record)
+            sys.stderr.write((prefixed(text, record.levelno) if self.journal else text) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
 
 _detached = False  # set once --daemon has detached: the default handler is syslog then
 
@@ -313,8 +377,10 @@ def _install_default(level: int) -> None:
         handler = SyslogHandler("/dev/log", "daemon")
         handler.setFormatter(logging.Formatter(SYSLOG_FORMAT))
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
+        # Under systemd, prefixed lines without a timestamp (journald adds it).
+        stderr = StderrHandler()
+        stderr.setFormatter(logging.Formatter(JOURNAL_FORMAT if stderr.journal else FORMAT))
+        handler = stderr
     handler.addFilter(AssociationFilter())
     setattr(handler, _OURS, True)
     root.addHandler(handler)
@@ -325,49 +391,9 @@ def _install_default(level: int) -> None:
         logging.getLogger(name).setLevel(quiet_level)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing section or key {exc}"
-    if isinstance(exc, configparser.Error):
-        return exc.message.splitlines()[0] if exc.message else type(exc).__name__
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _precheck(path: str) -> str | None:
-    """Reasons fileConfig would report badly: an empty file, a DCMTK logger.cfg."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = [line.strip() for line in handle]
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    settings = [line for line in lines if line and not line.startswith(("#", ";"))]
-    if not settings:
-        # as wlmscpfs: "Specified --log-config file does not contain any settings"
-        return "the file contains no settings"
-    if any(line.startswith("log4cplus.") for line in settings):
-        return (
-            "this is a DCMTK (log4cplus) logger config; "
-            "wlmd expects a Python logging fileConfig INI file"
-        )
-    return None
-
-
-def _apply_file(path: str) -> None:
-    problem = _precheck(path)
-    if problem is not None:
-        raise LogConfigError(f"bad --log-config file {path!r}: {problem}")
-    try:
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-    except Exception as exc:  # fileConfig raises anything from KeyError to ImportError
-        raise LogConfigError(f"bad --log-config file {path!r}: {_reason(exc)}") from None
-    # Make %(assoc)s usable in the file's formats, whichever handlers it made.
-    loggers = [logging.getLogger()] + [
-        logger
-        for logger in logging.Logger.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
-    for logger in loggers:
+def _finish_file_config() -> None:
+    """After a ``--log-config`` file: ``%(assoc)s`` everywhere, pynetdicom quiet unless asked."""
+    for logger in [logging.getLogger(), *_all_loggers()]:
         for handler in logger.handlers:
             if not any(isinstance(f, AssociationFilter) for f in handler.filters):
                 handler.addFilter(AssociationFilter())
@@ -379,33 +405,51 @@ def _apply_file(path: str) -> None:
             quiet.setLevel(max(root_level, logging.WARNING))
 
 
+def _all_loggers() -> list[logging.Logger]:
+    return [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+
+
 def setup_logging(config: LoggingConfig, *, detached: bool | None = None) -> None:
     """Configure the logging module from ``config``; call once at start-up.
 
     Raises :class:`LogConfigError` if the ``--log-config`` file is unusable.
-    Safe to call again (see :func:`reload_logging`). ``detached=True`` (after
-    ``--daemon`` has detached) makes syslog the default target instead of
-    stderr, for this and later calls.
+    Safe to call again (see :func:`reload_logging`): a ``--log-config`` file
+    is applied all or nothing (:func:`wlmd.logfile.apply`). ``detached=True``
+    (after ``--daemon`` has detached) first drops the handlers whose
+    descriptors python-daemon closed, and makes syslog the default target
+    instead of stderr, for this and later calls.
     """
     global _detached
     if detached is not None:
         _detached = detached
+    if detached:
+        logfile.close_all()  # their descriptors are gone (see there)
     _tame_library_loggers()
     if config.log_config:
-        _apply_file(config.log_config)
+        logfile.apply(config.log_config, _finish_file_config)
     else:
         _install_default(LEVELS[config.log_level])
 
 
-def reload_logging(config: LoggingConfig) -> None:
+def reload_logging(config: LoggingConfig) -> bool:
     """Re-apply the logging setup, e.g. on SIGHUP after logrotate or an edited -lc file.
 
-    Never raises: a server must not die because its log config was edited badly.
-    If the file is now broken, logging falls back to stderr at the configured
-    level and the reason is logged as an error.
+    Never raises: a server must not die, nor lose its audit trail, because its
+    log config was edited badly. If the file is now unusable the previous
+    configuration stays exactly as it was (:func:`wlmd.logfile.apply`), the
+    reason is logged at error level through it, and False is returned.
     """
     try:
         setup_logging(config)
     except LogConfigError as exc:
-        _install_default(LEVELS.get(config.log_level, logging.WARNING))
-        log.error("%s; logging to stderr instead", exc)
+        log.error(
+            "SIGHUP: logging configuration %s not reloaded: %s; keeping the previous one",
+            exc.path,
+            exc.reason,
+        )
+        return False
+    return True

@@ -111,16 +111,23 @@ class Supervisor:
         address = self.config.listen_address
         port = self.config.port
         if address:
-            infos = socket.getaddrinfo(
-                address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
+            try:
+                infos = socket.getaddrinfo(
+                    address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
+            except socket.gaierror as exc:
+                raise ListenError(_where((address, port)), exc) from None
             family, _, _, _, sockaddr = infos[0]
             self.sockets.append(_bind(family, sockaddr))
         else:
             try:
                 sock = _bind(socket.AF_INET6, ("::", port), dual_stack=True)
-            except OSError:
-                sock = _bind(socket.AF_INET, ("0.0.0.0", port))
+            except ListenError as v6_error:
+                try:
+                    sock = _bind(socket.AF_INET, ("0.0.0.0", port))
+                except ListenError as v4_error:
+                    # Say why [::] failed, unless that was only "no IPv6 here".
+                    raise (v4_error if v6_error.errno in _NO_IPV6 else v6_error) from None
             self.sockets.append(sock)
         LOG.info("listening on %s (%s mode)", self.listening_on(), self.config.process_model.value)
 
@@ -242,8 +249,8 @@ class Supervisor:
     def _handle_hup(self) -> None:
         from wlmd.logsetup import reload_logging
 
-        reload_logging(self.config)
-        LOG.info("SIGHUP: logging configuration reloaded")
+        if reload_logging(self.config):  # else it said why, and the old one stays
+            LOG.info("SIGHUP: logging configuration reloaded")
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -521,8 +528,30 @@ class PendingRejections:
             self._close(conn)
 
 
+class ListenError(OSError):
+    """The port cannot be bound: ``str()`` is "cannot listen on ADDRESS:PORT: reason".
+
+    An OSError (``errno`` is the bind's), so start-up reports it like the
+    other system errors: one line, exit status 1.
+    """
+
+    def __init__(self, where: str, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.where}: {self.strerror}"
+
+
+#: socket() or bind() on [::] failing with these means "no IPv6 here", not "port taken"
+_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL)
+
+
 def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.socket:  # type: ignore[type-arg]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ListenError(_where(sockaddr), exc) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
@@ -530,9 +559,9 @@ def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.sock
         sock.bind(sockaddr)
         sock.listen(128)
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(_where(sockaddr), exc) from None
     return sock
 
 

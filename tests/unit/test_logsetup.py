@@ -214,16 +214,89 @@ def test_broken_log_config_file(tmp_path: Path, content: str, reason: str) -> No
     assert "\n" not in message
 
 
-def test_reload_with_broken_file_falls_back_to_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _flush() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+#: ways to break GOOD_INI that fail at different steps of fileConfig
+BROKEN_EDITS = {
+    "not an ini file": lambda ini: "garbage",
+    "unknown handler class": lambda ini: ini.replace("class=FileHandler", "class=NoSuchHandler"),
+    "formatter section missing": lambda ini: ini.replace("[formatter_plain]", "[formatter_x]"),
+    "log file in a missing directory": lambda ini: ini.replace("wlmd.log", "no/such/dir/x.log"),
+    "bad level": lambda ini: ini.replace("level=INFO", "level=LOUD"),
+    "second handler broken": lambda ini: (
+        ini.replace("keys=file", "keys=file,other", 1).replace(
+            "handlers=file", "handlers=file,other"
+        )
+        + "[handler_other]\nclass=NoSuchHandler\nargs=()\n"
+    ),
+    "emptied": lambda ini: "",
+}
+
+
+@pytest.mark.parametrize("edit", BROKEN_EDITS.values(), ids=BROKEN_EDITS.keys())
+def test_reload_with_broken_file_keeps_the_previous_configuration(tmp_path: Path, edit) -> None:
+    """A bad edit + SIGHUP must not cost the audit trail (issue 11, item 5)."""
+    out = tmp_path / "wlmd.log"
     ini = tmp_path / "logging.ini"
-    ini.write_text("garbage")
-    reload_logging(config("warn", str(ini)))  # must not raise
-    err = capsys.readouterr().err
-    assert "bad --log-config file" in err
-    assert "logging to stderr instead" in err
-    assert any(getattr(h, logsetup._OURS, False) for h in logging.getLogger().handlers)
+    good = GOOD_INI.format(path=str(out))
+    ini.write_text(good)
+    setup_logging(config(log_config=str(ini)))
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level, logging.getLogger("pynetdicom").level)
+    ini.write_text(edit(good))
+
+    assert reload_logging(config("warn", str(ini))) is False  # must not raise
+
+    assert (root.handlers, root.level, logging.getLogger("pynetdicom").level) == before
+    logging.getLogger("wlmd.test").info("C-FIND after the failed reload")
+    _flush()
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith(f"ERROR SIGHUP: logging configuration {ini} not reloaded: ")
+    assert lines[0].endswith("; keeping the previous one")
+    assert lines[1:] == ["INFO C-FIND after the failed reload"]
+
+
+def test_failed_reload_closes_only_what_it_opened(tmp_path: Path) -> None:
+    out, half = tmp_path / "wlmd.log", tmp_path / "half.log"
+    ini = tmp_path / "logging.ini"
+    good = GOOD_INI.format(path=str(out))
+    ini.write_text(good)
+    setup_logging(config(log_config=str(ini)))
+    old = logging.getLogger().handlers[0]
+    assert isinstance(old, logging.FileHandler)
+    # The new file's first handler opens half.log, its second cannot be made.
+    ini.write_text(
+        good.replace("keys=file", "keys=file,other", 1)
+        .replace("handlers=file", "handlers=file,other")
+        .replace(str(out), str(half))
+        + "[handler_other]\nclass=NoSuchHandler\nargs=()\n"
+    )
+    assert reload_logging(config("warn", str(ini))) is False
+    assert old.stream is not None and not old.stream.closed  # the old one was never closed
+    made = [ref() for ref in logging._handlerList]  # type: ignore[attr-defined]
+    half_handlers = [
+        h for h in made if isinstance(h, logging.FileHandler) and h.baseFilename == str(half)
+    ]
+    assert all(h.stream is None or h.stream.closed for h in half_handlers)
+
+
+def test_good_reload_switches_files_and_closes_the_old_handler(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    ini = tmp_path / "logging.ini"
+    ini.write_text(GOOD_INI.format(path=str(first)))
+    setup_logging(config(log_config=str(ini)))
+    old = logging.getLogger().handlers[0]
+    ini.write_text(GOOD_INI.format(path=str(second)))
+    assert reload_logging(config("warn", str(ini))) is True
+    logging.getLogger("wlmd.test").info("after the reload")
+    _flush()
+    assert old not in logging.getLogger().handlers
+    assert isinstance(old, logging.FileHandler) and old.stream is None  # closed
+    assert "after the reload" not in first.read_text()
+    assert second.read_text() == "INFO after the reload\n"
 
 
 def test_shipped_example_log_config_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -243,7 +316,9 @@ def test_shipped_example_log_config_loads(tmp_path) -> None:  # type: ignore[no-
 
     logsetup.setup_logging(Cfg())  # type: ignore[arg-type]
     root = logging.getLogger()
-    assert any(isinstance(h, logsetup.SyslogHandler) for h in root.handlers)
+    # One handler, so no line can reach the journal twice (issue 11, item 4).
+    assert [type(h) for h in root.handlers] == [logsetup.ServiceHandler]
+    assert root.handlers[0].stderr_level == logging.CRITICAL  # type: ignore[attr-defined]
     assert root.level == logging.INFO
 
 
