@@ -1,7 +1,9 @@
 """How wlmd fits into the host's service manager: systemd or a classic init script.
 
 * systemd: readiness (``READY=1``) and ``STOPPING=1`` go to ``$NOTIFY_SOCKET``
-  (the unit is ``Type=notify``); a ``wlmd.socket`` unit hands its listening
+  (the unit is ``Type=notify``), and while the worklist loads,
+  ``EXTEND_TIMEOUT_USEC`` with a ``STATUS`` of file counts
+  (:class:`LoadProgress`); a ``wlmd.socket`` unit hands its listening
   socket over through ``$LISTEN_FDS`` (socket activation). Both are a few
   lines of the documented protocol (sd_notify(3), sd_listen_fds(3)), so no
   extra dependency.
@@ -26,7 +28,8 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 LOG = logging.getLogger("wlmd.service")
 
@@ -58,6 +61,61 @@ def notify(state: str) -> None:
             sock.sendall(state.encode())
     except OSError as exc:
         LOG.warning("cannot notify systemd (%s): %s", target.lstrip("\0"), exc)
+
+
+def progress_due(last: float | None, now: float, interval: float, done: int, total: int) -> bool:
+    """Whether :class:`LoadProgress` sends now: first call, last file, or ``interval`` since.
+
+    "Last file" is ``done == total`` exactly: files that appear during the
+    load push ``done`` past ``total`` and must not make every further file
+    send a message.
+    """
+    return last is None or done == total or now - last >= interval
+
+
+class LoadProgress:
+    """Keep systemd waiting while the worklist loads, and show how far it got.
+
+    The unit's ``TimeoutStartSec=`` bounds the time to ``READY=1``, which
+    comes after every storage area is parsed (about 40 s at 100,000 files).
+    Rather than a start timeout long enough for the largest archive (a hung
+    start then takes that long to fail), the supervisor sends, at the first
+    file and then at least every :attr:`INTERVAL` seconds,
+    ``EXTEND_TIMEOUT_USEC`` (sd_notify(3): "the service is still making
+    progress, allow this much more from now") and ``STATUS=loading
+    worklist: N of M files`` for ``systemctl status``; counts only, never
+    what the files hold. A load that stops making progress still fails
+    :attr:`EXTEND_USEC` after its last message.
+
+    Call it as ``progress(done, total)``, e.g. as the progress callback of
+    :meth:`wlmd.worklist.store.WorklistStore.load_all`. ``send`` and
+    ``clock`` are for tests.
+    """
+
+    #: 30 s more from each message: many intervals, and a slow disk's hiccup, of margin
+    EXTEND_USEC = 30_000_000
+    INTERVAL = 2.0
+
+    def __init__(
+        self,
+        send: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = INTERVAL,
+    ) -> None:
+        self._send = send or notify
+        self._clock = clock
+        self.interval = interval
+        self._last: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self._clock()
+        if not progress_due(self._last, now, self.interval, done, total):
+            return
+        self._last = now
+        self._send(
+            f"EXTEND_TIMEOUT_USEC={self.EXTEND_USEC}\n"
+            f"STATUS=loading worklist: {done} of {max(done, total)} files"
+        )
 
 
 def inherited_sockets() -> list[socket.socket]:

@@ -139,11 +139,15 @@ class Supervisor:
         return fds
 
     def load(self) -> None:
-        """Parse and index every storage area once, so that workers start with it (--index)."""
+        """Parse and index every storage area once, so that workers start with it (--index).
+
+        Before READY=1, so that the first association is served from memory.
+        """
         if not self.config.index:
             return
         started = time.monotonic()
-        count = self.store.load_all()
+        # Under systemd: EXTEND_TIMEOUT_USEC and file counts while this runs.
+        count = self.store.load_all(progress=service.LoadProgress())
         LOG.info(
             "snapshot loaded: %d worklist entries in %.2f s%s",
             count,

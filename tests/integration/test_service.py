@@ -152,7 +152,9 @@ def test_abstract_notify_socket_is_supported(data_path: Path, tmp_path: Path) ->
             "--listen-address", "127.0.0.1", "-dfp", str(data_path), str(servers.free_port())
         )
         with running(argv, env, tmp_path / "wlmd.log"):
-            assert "READY=1" in sock.recv(4096).decode().splitlines()
+            # loading progress (EXTEND_TIMEOUT_USEC, STATUS) comes first
+            received = [sock.recv(4096).decode() for _ in range(3)]
+            assert "READY=1" in received[-1].splitlines(), received
     finally:
         sock.close()
 

@@ -183,9 +183,9 @@ def _full_scans(area: StorageArea, monkeypatch: pytest.MonkeyPatch) -> list[int]
     calls: list[int] = []
     original = area._full_scan
 
-    def counting() -> None:
+    def counting(*args: Any) -> None:
         calls.append(1)
-        original()
+        original(*args)
 
     monkeypatch.setattr(area, "_full_scan", counting)
     return calls

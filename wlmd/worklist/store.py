@@ -240,8 +240,12 @@ class StorageArea:
         return True
 
     # --- keeping the snapshot current (call under the read lock) ------------------------
-    def refresh(self) -> None:
-        """Bring the entries up to date with the directory. Call under the read lock."""
+    def refresh(self, on_file: Callable[[], None] | None = None) -> None:
+        """Bring the entries up to date with the directory. Call under the read lock.
+
+        ``on_file`` is called after each file a full scan looked at (start-up
+        progress, see :meth:`WorklistStore.load_all`).
+        """
         watch = self._watch() if self.use_index and not self.remote else None
         if watch is not None and self._scanned:
             changes = watch.take_changes(self.path)
@@ -266,15 +270,24 @@ class StorageArea:
                     )
             else:
                 watch.take_changes(self.path)  # the scan below covers them
-        self._full_scan()
+        self._full_scan(on_file)
         self._scanned = watch is not None and watch.watches(self.path)
 
-    def _full_scan(self) -> None:
+    def _full_scan(self, on_file: Callable[[], None] | None = None) -> None:
         names = set(self._worklist_names())
         for gone in [name for name in self._cache if name not in names]:
             self._forget(gone)
         for name in sorted(names):
             self._reload(name)
+            if on_file is not None:
+                on_file()
+
+    def count_files(self) -> int:
+        """How many worklist files the area holds now (0 if it cannot be read)."""
+        try:
+            return len(self._worklist_names())
+        except AreaUnavailable:
+            return 0
 
     def entries(self) -> list[WorklistEntry]:
         """Usable entries of the area, ordered by file name. Call under the read lock."""
@@ -419,26 +432,43 @@ class WorklistStore:
         return area
 
     # --- the supervisor's side ----------------------------------------------------------
-    def load_all(self) -> int:
-        """Load every storage area now (start-up); returns the number of usable entries."""
+    def load_all(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Load every storage area now (start-up); returns the number of usable entries.
+
+        ``progress(done, total)`` is called with file counts once before the
+        first file and after every file: at 100,000 files loading takes tens
+        of seconds, and the caller (the supervisor) tells the service manager
+        it is still making progress. The files are counted first, so
+        ``total`` is known from the start (``done`` may pass it if files
+        appear meanwhile).
+        """
         try:
             names = sorted(e.name for e in os.scandir(self.root) if e.is_dir())
         except OSError as exc:
             LOG.error("cannot read data files path %s: %s", self.root, exc.strerror)
             return 0
-        total = 0
-        for name in names:
-            area = self.area(name)
-            if area is None:
-                continue
+        areas = [area for area in map(self.area, names) if area is not None]
+        files = sum(area.count_files() for area in areas)
+        done = 0
+
+        def one_file() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, files)
+
+        if progress is not None:
+            progress(0, files)
+        entries = 0
+        for area in areas:
             try:
                 with area.read_locked():
-                    area.refresh()
+                    area.refresh(one_file)
             except AreaUnavailable as exc:
                 LOG.warning("storage area %s not loaded: %s", area.path, exc)
                 continue
-            total += len(area.index)
-        return total
+            entries += len(area.index)
+        return entries
 
     def refresh_changed(self) -> bool:
         """Apply pending changes where no writer holds the lock; True if some remain.
