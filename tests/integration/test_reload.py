@@ -75,8 +75,10 @@ def query_is_logged(port: int, log: Path, patient: str) -> None:
         lambda conf: conf.replace("class = FileHandler", "class = NoSuchHandler"),
         lambda conf: conf.replace("level = INFO\nhandlers", "level = LOUD\nhandlers"),
         lambda conf: "",
+        # fileConfig fails after taking the root logger's handlers away
+        lambda conf: conf.replace("handlers = file", "handlers = file, nosuch"),
     ],
-    ids=["unknown handler class", "bad level", "emptied"],
+    ids=["unknown handler class", "bad level", "emptied", "undefined handler"],
 )
 def test_broken_reload_keeps_logging_then_a_fixed_one_takes_effect(
     tmp_path: Path, breakage: Callable[[str], str]
