@@ -127,8 +127,9 @@ def test_bad_configuration_line_is_one_error_line_in_the_journal(tmp_path: Path)
         (["--max-associations", "0", "104"], "wlmd: invalid value for --max-associations"),
         (["--no-such-option", "104"], "wlmd: unknown option: --no-such-option"),
         (["-lc", "{broken}", "104"], "wlmd: bad --log-config file"),
+        (["--tls-cert", "{broken}", "104"], "wlmd: "),  # not a certificate
     ],
-    ids=["bad value", "unknown option", "unusable logging config"],
+    ids=["bad value", "unknown option", "unusable logging config", "unusable TLS file"],
 )
 def test_usage_errors_are_one_error_line_in_the_journal(
     tmp_path: Path, args: list[str], message: str

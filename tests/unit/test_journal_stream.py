@@ -156,10 +156,27 @@ def test_default_logging_in_the_journal_has_prefixes_and_no_timestamp(
     )
 
 
+def test_stderr_handler_from_a_log_config_file(
+    stderr_file: TextIO, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _use(stderr_file, monkeypatch)
+    monkeypatch.setenv("JOURNAL_STREAM", _stream_id(stderr_file.fileno()))
+    ini = tmp_path / "logging.conf"
+    ini.write_text(
+        "[loggers]\nkeys = root\n[handlers]\nkeys = err\n[formatters]\nkeys = f\n"
+        "[logger_root]\nlevel = INFO\nhandlers = err\n"
+        "[handler_err]\nclass = wlmd.logsetup.StderrHandler\nformatter = f\nargs = ()\n"
+        "[formatter_f]\nformat = %(levelname)s %(assoc)s%(message)s\n"
+    )
+    logsetup.setup_logging(_Config("warn", str(ini)))
+    logging.getLogger("wlmd.test").error("lockfile missing")
+    assert _written(stderr_file) == "<3>ERROR lockfile missing\n"
+
+
 class _Config:
-    def __init__(self, level: str) -> None:
+    def __init__(self, level: str, log_config: str | None = None) -> None:
         self.log_level = level
-        self.log_config = None
+        self.log_config = log_config
 
 
 def _config(level: str) -> _Config:

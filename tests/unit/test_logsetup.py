@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -288,10 +289,8 @@ def test_failed_reload_closes_only_what_it_opened(tmp_path: Path) -> None:
 def _open_files() -> set[str]:
     found = set()
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone already
             found.add(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:  # the directory listing's own descriptor, gone already
-            pass
     return found
 
 
