@@ -13,7 +13,9 @@ command line (or unit file) can be pointed at wlmd unchanged:
   valid, before option values are checked (``wlmscpfs -h 0`` prints the help).
 
 Differences from wlmscpfs, on purpose: usage errors exit with status 2 (the
-Unix convention; wlmscpfs uses 1) with one ``wlmd: ...`` line on stderr, and
+Unix convention; wlmscpfs uses 1) with one ``wlmd: ...`` line on stderr
+(``<3>wlmd: ...`` when stderr is the systemd journal, so it is filed as an
+error), and
 integer values must be whole decimal numbers (wlmscpfs reads "5000x" as 5000).
 """
 

@@ -5,6 +5,11 @@ run or a redirected file needs one)::
 
     2024-05-02 10:11:12,345 wlmd[4242] INFO [a1kq2x9.12] C-FIND from MODALITY1: 3 matches
 
+Under systemd, when stderr is the journal's stream (:mod:`wlmd.journal`),
+the line is ``<6>INFO [a1kq2x9.12] C-FIND ...`` instead: an sd-daemon priority
+prefix, so that journald stores each line at its level, and no timestamp
+or pid, which journald records itself.
+
 The ``[a1kq2x9.12] `` tag (its format: :func:`wlmd.logtext.association_prefix`)
 comes from :func:`set_association_id`: the worker sets it when it takes an
 association so that every line of that association, including pynetdicom's own,
@@ -18,7 +23,10 @@ at WARNING unless debug or trace was asked for.
 ``-lc FILE`` / ``--log-config FILE`` replaces all of this with a Python
 :func:`logging.config.fileConfig` INI file (``[loggers]``, ``[handlers]``,
 ``[formatters]`` sections; see the logging.config documentation), which is
-how logs go to a file, with rotation, or to syslog. Formats in that file may
+how logs go to a file, with rotation, or to syslog (:class:`ServiceHandler`:
+the journal under systemd, syslog elsewhere, each line once). Such a file is
+applied all or nothing (:mod:`wlmd.logfile`), so a broken edit followed by
+SIGHUP leaves the previous configuration working. Formats in that file may
 use ``%(assoc)s`` too. DCMTK's log4cplus ``logger.cfg`` files are *not*
 understood; wlmd says so instead of failing obscurely.
 """
