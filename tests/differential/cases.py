@@ -177,6 +177,34 @@ def _path_aet_check(result: ClientResult, is_wlmd: bool, ref_final: int, ref_cou
         assert len(result.datasets) == ref_count, result.describe()
 
 
+#: Entries of MAIN that both servers serve (worklist_db: e08 is left out).
+MAIN_SERVED = 9
+EMPTY_MASK = (
+    "wlmscpfs matches every entry, then DCMTK's DIMSE layer refuses to send the first empty"
+    " response identifier ('sendMessage: dataset is empty') and aborts the association;"
+    " wlmd sends what was asked for: one empty identifier per entry (PS3.4 C.2.2.2.3"
+    " universal matching, C.4.1.1.3.2), then Success"
+)
+
+
+def _empty_mask_check(pending: int) -> Callable[[ClientResult, bool], None]:
+    """An identifier without supported keys: wlmscpfs aborts, wlmd answers empty identifiers."""
+
+    def check(result: ClientResult, is_wlmd: bool) -> None:
+        if is_wlmd:
+            assert result.returncode == 0, result.describe()
+            assert result.final_status == SUCCESS, result.describe()
+            assert [r.status for r in result.pending] == [pending] * MAIN_SERVED, result.describe()
+            assert all(r.has_dataset for r in result.pending), result.describe()
+            assert [len(ds) for ds in result.datasets] == [0] * MAIN_SERVED, result.describe()
+            assert "Peer Aborted Association" not in result.output, result.describe()
+        else:  # documents what wlmscpfs 3.6.7 does: no response at all, aborted
+            assert not result.responses, result.describe()
+            assert "Peer Aborted Association" in result.output, result.describe()
+
+    return check
+
+
 CASES: list[Case] = [
     # --- universal matching
     C("universal-all-return-keys", mwl(), count=9, note="e08 is incomplete (empty code sequences)"),
@@ -365,6 +393,28 @@ CASES: list[Case] = [
         "unsupported-patient-age",
         mwl(PatientID="PID001", PatientAge=None),
         pending=PENDING_OPTIONAL_KEYS_UNSUPPORTED,
+    ),
+    # --- an identifier without a single supported key (issue 11 item 13)
+    C(
+        "empty-mask-charset-only",
+        query(SpecificCharacterSet="ISO_IR 100"),
+        final=None,
+        differs=EMPTY_MASK,
+        check=_empty_mask_check(PENDING),
+    ),
+    C(
+        "empty-mask-unsupported-only",
+        query(PatientAge=None, ModalitiesInStudy=None),
+        final=None,
+        differs=EMPTY_MASK + "; 0xFF01 as for any query whose unsupported keys were dropped",
+        check=_empty_mask_check(PENDING_OPTIONAL_KEYS_UNSUPPORTED),
+    ),
+    C(
+        "empty-mask-charset-and-unsupported",
+        query(SpecificCharacterSet="ISO_IR 100", PatientAge=None),
+        final=None,
+        differs=EMPTY_MASK,
+        check=_empty_mask_check(PENDING_OPTIONAL_KEYS_UNSUPPORTED),
     ),
     # --- invalid requests: 0xA900 with OffendingElement and ErrorComment
     C("invalid-da", mwl(PatientBirthDate="20231345"), final=IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS),

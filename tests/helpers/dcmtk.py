@@ -219,9 +219,14 @@ def parse_dimse_log(output: str) -> list[DimseResponse]:
             continue
         elif line.startswith("Writing response dataset to file:") and responses:
             path = line.split(":", 1)[1].strip()
-            # read fully into memory now (the directory is removed afterwards); elements
-            # stay raw so compare.canonical sees the bytes as received
-            responses[-1].dataset = Dataset(dcmread(path))
+            if os.path.getsize(path) == 0:
+                # an empty identifier (no keys asked for): findscu cannot write an empty
+                # data set ("Illegal call") and leaves the file empty
+                responses[-1].dataset = Dataset()
+            else:
+                # read fully into memory now (the directory is removed afterwards);
+                # elements stay raw so compare.canonical sees the bytes as received
+                responses[-1].dataset = Dataset(dcmread(path))
         n += 1
     return responses
 

@@ -3,6 +3,14 @@
 ``check the search mask → read-lock the area → take its entries → match →
 build responses → release the lock``. The network layer sends what
 :func:`run_find` returns; nothing here knows about sockets or pynetdicom.
+
+An identifier without a single supported key (only Specific Character Set, or
+only keys dropped with 0xFF01) is answered like any other query: nothing
+constrains, so every entry matches (PS3.4 C.2.2.2.3), and each response holds the
+keys asked for, none (C.4.1.1.3.2): one empty identifier per entry, then Success.
+wlmscpfs matches too, then aborts the association because DCMTK's DIMSE layer will
+not send an empty data set; wlmd deliberately does not copy that (README,
+"Deliberate differences"; tests/differential ``empty-mask-*``).
 """
 
 from __future__ import annotations
