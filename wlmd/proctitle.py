@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+_setproctitle: Callable[[str], None] | None
 try:
     from setproctitle import setproctitle as _setproctitle
 except ImportError:  # pragma: no cover - setproctitle is a declared dependency

@@ -11,7 +11,7 @@ the modality must present a certificate signed by a CA of ``--tls-ca``
 from __future__ import annotations
 
 import ssl
-from typing import Protocol
+from typing import Protocol, cast
 
 
 class TlsError(Exception):
@@ -74,6 +74,9 @@ def _reason(exc: BaseException) -> str:
 def describe_peer(sock: ssl.SSLSocket) -> str:
     """ "TLSv1.3, peer CN=CT01" for the association's log line."""
     cert = sock.getpeercert() or {}
-    subject = dict(item for rdn in cert.get("subject", ()) for item in rdn)
+    # "subject": a tuple of RDNs, each a tuple of (name, value) pairs (ssl docs);
+    # typeshed types every value of the dict as str | tuple
+    rdns = cast("tuple[tuple[tuple[str, str], ...], ...]", cert.get("subject", ()))
+    subject = dict(item for rdn in rdns for item in rdn)
     who = f"peer CN={subject['commonName']}" if "commonName" in subject else "no peer certificate"
     return f"{sock.version()}, {who}"

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -32,7 +33,10 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
-from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # made at import time
+    ModalityWorklistInformationFind,
+    Verification,
+)
 from pynetdicom.transport import AddressInformation
 
 from wlmd import __version__, policy
@@ -189,6 +193,7 @@ class AssociationHandler:
         """Apply the association policy before pynetdicom negotiates."""
         assoc = event.assoc
         rq = assoc.requestor.primitive
+        assert rq is not None  # the A-ASSOCIATE-RQ that raised EVT_REQUESTED
         self.log.calling = _ae(rq.calling_ae_title)
         self.log.called = _ae(rq.called_ae_title)
         self._title("negotiating")
@@ -227,7 +232,7 @@ class AssociationHandler:
             )
         return rejection.why
 
-    def _rank(self, uid: str) -> int:
+    def _rank(self, uid: UID) -> int:
         return self.preference.index(uid) if uid in self.preference else len(self.preference)
 
     def _title(self, doing: str) -> None:
@@ -364,8 +369,9 @@ class AssociationHandler:
             LOG.info("C-FIND from %s: connection closed before the responses", self.log.calling)
             return 0
         writer = PDataWriter(sock, context_id, assoc.dimse.maximum_pdu_size)
+        assert req.MessageID is not None  # pynetdicom decoded a C-FIND-RQ: type 1
         command = pending_command_set(
-            str(req.AffectedSOPClassUID), int(req.MessageID), result.pending_status
+            str(req.AffectedSOPClassUID), req.MessageID, result.pending_status
         )
         sent = 0
         try:
@@ -549,7 +555,7 @@ def serve_association(
         assoc.acceptor.maximum_length = config.max_pdu
         assoc.acceptor.ae_title = "WLMD"
         assoc.acceptor.address_info = AddressInformation.from_tuple(conn.getsockname())
-        assoc.acceptor.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        assoc.acceptor.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
         assoc.acceptor.implementation_version_name = IMPLEMENTATION_VERSION_NAME
         assoc.acceptor.supported_contexts = deepcopy(ae.supported_contexts)
         # as logged everywhere else: 10.1.2.3, not ::ffff:10.1.2.3 (pynetdicom's debug lines)

@@ -9,6 +9,7 @@ pair (StudyDate/Time, SPS start date/time) are matched together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from wlmd.worklist import keys, values
@@ -131,7 +132,7 @@ def _compile_level(
     return _LevelTest(tuple(tests), tuple(pairs))
 
 
-def _level_matches(candidate: dict[int, str], level: _LevelTest) -> bool:
+def _level_matches(candidate: Mapping[int, str], level: _LevelTest) -> bool:
     for test in level.keys:
         text = candidate.get(test.tag)
         if not text:
@@ -166,7 +167,7 @@ def _values_match(test: _KeyTest, candidates: list[str]) -> bool:
     )
 
 
-def _pair_matches(candidate: dict[int, str], pair: _PairTest) -> bool:
+def _pair_matches(candidate: Mapping[int, str], pair: _PairTest) -> bool:
     """C.2.2.2.5.1 combined matching of a date and a time key (dcmwlm combinedKeys)."""
     if pair.dates is not None:
         if pair.date_tag not in candidate:

@@ -123,7 +123,7 @@ def _has_station(mask: SearchMask) -> bool:
 
 def _scheduled_for(entry: WorklistEntry, station: str) -> bool:
     for item in entry.sps_text or []:
-        text = item.get(keys.SCHEDULED_STATION_AE_TITLE, "")
+        text = item.get(keys.SCHEDULED_STATION_AE_TITLE) or ""
         if station in values.split_values("AE", text):
             return True
     return False
