@@ -1078,6 +1078,46 @@ def targets(sizes: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def source_revision() -> tuple[str, bool | None]:
+    """The git commit of the tree being measured, and whether wlmd/ differs from it.
+
+    A release tarball or a ``git archive`` export has no ``.git`` (or the machine
+    has no git): the revision is then "unknown (wlmd X.Y.Z, not a git checkout)",
+    the version from wlmd/__init__.py, and whether the tree is modified is unknown
+    (None). An export unpacked inside some other repository must not report that
+    repository's commit, so the work tree's top level has to be REPO_ROOT itself.
+    """
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(REPO_ROOT), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "--verify", "HEAD") if top else None
+    if not top or Path(top).resolve() != REPO_ROOT.resolve() or not commit:
+        return f"unknown (wlmd {source_version()}, not a git checkout)", None
+    status = git("status", "--porcelain", "--", "wlmd")
+    return commit, None if status is None else bool(status)
+
+
+def source_version() -> str:
+    """``__version__`` of the wlmd being measured, read from its source (not imported)."""
+    with contextlib.suppress(OSError):
+        text = (REPO_ROOT / "wlmd" / "__init__.py").read_text("utf-8")
+        if match := re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE):
+            return match.group(1)
+    return "?"
+
+
 def machine_info() -> dict[str, Any]:
     def run(argv: list[str]) -> str:
         try:
@@ -1105,8 +1145,7 @@ def machine_info() -> dict[str, Any]:
             "print(platform.python_version(), pydicom.__version__, pynetdicom.__version__)",
         ]
     ).split()
-    commit = run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"])
-    dirty = bool(run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "wlmd"]))
+    commit, dirty = source_revision()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "hostname": platform.node(),

@@ -1,15 +1,18 @@
 """bench/run.py stays runnable: ``--quick`` end to end, plus its generated worklist files.
 
 The quick run (N=200) measures wlmd and DCMTK's wlmscpfs on the same generated
-database; the test checks that every metric is there for both, that nothing failed,
-and — a cheap differential check — that both servers answered every selective
-query with the same matches (count and Patient IDs).
+database, once in this tree and once in an exported copy without ``.git`` and
+``.venv`` (a release tarball: bench/run.py must not need git). The tests check that
+every metric is there for both servers, that nothing failed, what revision the
+report names, and — a cheap differential check — that both servers answered every
+selective query with the same matches (count and Patient IDs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import time
@@ -21,7 +24,9 @@ from pydicom import dcmread
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import require_dcmtk
+from tests.helpers.tree import export_tree
 from tests.helpers.worklists import SPS_KEYWORDS, complete_entry
+from wlmd import __version__
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = REPO_ROOT / "bench"
@@ -55,14 +60,13 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-@pytest.fixture(scope="module")
-def quick_report(tmp_path_factory: pytest.TempPathFactory, wlmd_available: None) -> dict:
+def quick_run(root: Path, tmp: Path) -> dict:
+    """``ROOT/bench/run.py --quick`` with ROOT as working directory; its JSON report."""
     require_dcmtk("wlmscpfs")
-    tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "quick.json"
     argv = [
         sys.executable,
-        str(BENCH / "run.py"),
+        str(root / "bench" / "run.py"),
         "--quick",
         "--json",
         str(out),
@@ -77,7 +81,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory, wlmd_available: None)
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=str(REPO_ROOT),
+        cwd=str(root),
         stdin=subprocess.DEVNULL,
         check=False,
     )
@@ -91,12 +95,24 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory, wlmd_available: None)
     return json.loads(out.read_text())
 
 
-@pytest.mark.dcmtk
-def test_quick_run_has_every_metric_for_both_servers(quick_report: dict) -> None:
-    machine = quick_report["machine"]
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory, wlmd_available: None) -> dict:
+    """The quick run in this tree (a git checkout, or whatever the suite runs from)."""
+    return quick_run(REPO_ROOT, tmp_path_factory.mktemp("bench"))
+
+
+@pytest.fixture(scope="module")
+def exported_report(tmp_path_factory: pytest.TempPathFactory, wlmd_available: None) -> dict:
+    """The quick run in an exported copy of the tree: no .git, no .venv (a tarball)."""
+    tmp = tmp_path_factory.mktemp("bench-export")
+    return quick_run(export_tree(tmp / "wlmd-export"), tmp)
+
+
+def check_every_metric(report: dict) -> None:
+    machine = report["machine"]
     for key in ("nproc", "cpu_model", "kernel", "python_wlmd", "dcmtk", "wlmd_commit", "date"):
         assert machine.get(key), f"machine info lacks {key}"
-    block = quick_report["sizes"][str(N)]
+    block = report["sizes"][str(N)]
     assert block["database"]["files"] == N
     results = block["servers"]
     assert set(results) == {"wlmd", "wlmscpfs"}
@@ -117,6 +133,24 @@ def test_quick_run_has_every_metric_for_both_servers(quick_report: dict) -> None
         assert result["stop"]["killed"] is False, f"{name} ignored SIGTERM"
     ratios = block["ratios"]["wlmd/wlmscpfs"]
     assert ratios["patient_id median (ms)"] is not None
+
+
+@pytest.mark.dcmtk
+def test_quick_run_has_every_metric_for_both_servers(quick_report: dict) -> None:
+    check_every_metric(quick_report)
+    machine = quick_report["machine"]
+    if (REPO_ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{40}", machine["wlmd_commit"]), machine["wlmd_commit"]
+        assert isinstance(machine["wlmd_tree_dirty"], bool), machine
+
+
+@pytest.mark.dcmtk
+def test_quick_run_from_an_exported_tree(exported_report: dict) -> None:
+    """Issue 11 item 12: outside a git checkout the run works and says what it measured."""
+    check_every_metric(exported_report)
+    machine = exported_report["machine"]
+    assert machine["wlmd_commit"] == f"unknown (wlmd {__version__}, not a git checkout)", machine
+    assert machine["wlmd_tree_dirty"] is None, machine
 
 
 @pytest.mark.dcmtk

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,12 +43,11 @@ from pydicom.dataset import Dataset
 from tests.helpers.dcmtk import echoscu, findscu, require_dcmtk
 from tests.helpers.notify import notify_socket, wait_for_ready
 from tests.helpers.servers import free_port
+from tests.helpers.tree import export_tree
 from tests.helpers.worklists import complete_entry, make_area, query
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "wlmd"
-#: What a copy of the tree for building leaves out: VCS, venvs, caches, build output.
-NOT_SOURCES = (".git", ".venv", "__pycache__", "build", "dist", "*.egg-info", ".*_cache")
 PIP_TIMEOUT = 300.0  # may download build requirements and dependencies
 RUN_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0  # above the supervisor's grace period for running associations
@@ -115,8 +113,7 @@ def clean_env(venv: Path, **extra: str) -> dict[str, str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``pip wheel --no-deps`` of a clean copy of the tree; the one wheel it made."""
     work = tmp_path_factory.mktemp("wheel")
-    tree = work / "src"
-    shutil.copytree(REPO_ROOT, tree, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    tree = export_tree(work / "src")
     out = work / "dist"
     run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, tree],
