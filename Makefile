@@ -1,17 +1,19 @@
 # Everyday commands; the scripts in scripts/ do the work and can be run directly.
 # Every target that needs Python runs scripts/bootstrap first (quiet when nothing
-# is missing), which sets up .venv/.
+# is missing), which sets up .venv/; `make deb` with the packaging toolchain
+# (scripts/bootstrap --package), `make test` with everything the tests need.
 
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
-LINT_PATHS := wlmd tests examples
+# the paths scripts/lint checks
+LINT_PATHS := wlmd tests examples bench
 
 .PHONY: help bootstrap run test lint format sample-db check-sample-db bench deb clean distclean
 
 help:
 	@echo "make run              wlmd on examples/wlistdb, port 11112, called AE title WLMD"
-	@echo "make test             ruff check + the whole pytest suite (scripts/test)"
-	@echo "make lint             ruff check, ruff format --check, mypy wlmd"
+	@echo "make test             make lint's checks + the whole pytest suite (scripts/test)"
+	@echo "make lint             ruff check, ruff format --check, mypy wlmd (scripts/lint)"
 	@echo "make format           ruff format + ruff check --fix"
 	@echo "make sample-db        regenerate examples/wlistdb"
 	@echo "make check-sample-db  check examples/wlistdb against its generator"
@@ -28,10 +30,8 @@ run:
 test:
 	scripts/test
 
-lint: bootstrap
-	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy wlmd
+lint:
+	scripts/lint
 
 format: bootstrap
 	$(VENV)/bin/ruff format $(LINT_PATHS)
@@ -52,6 +52,7 @@ bench: bootstrap
 # (packaging/build-deb; see packaging/README.md). DEB_OUT=dir puts it elsewhere.
 DEB_OUT := build/deb
 deb:
+	scripts/bootstrap --package
 	packaging/build-deb $(DEB_OUT)
 
 clean:
