@@ -16,7 +16,8 @@ The server test starts the installed program the way ``wlmd.service`` does
 (``/usr/sbin/wlmd --config /etc/wlmd/wlmd.conf``, as user and group ``wlmd``,
 ``NOTIFY_SOCKET`` set) plus ``--listen-address 127.0.0.1`` and a free port, waits
 for the ``READY=1`` the supervisor sends once it listens, queries the installed
-sample storage area with DCMTK's findscu and stops it with SIGTERM.
+sample storage area (``--data-files-path`` on the command line, which wins over
+the file) with DCMTK's findscu and stops it with SIGTERM.
 
 Missing tools or no root: skipped locally, a failure with ``CI=true``.
 """
@@ -24,6 +25,7 @@ Missing tools or no root: skipped locally, a failure with ``CI=true``.
 from __future__ import annotations
 
 import contextlib
+import grp
 import gzip
 import os
 import pwd
@@ -32,6 +34,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -54,7 +57,9 @@ CONFIG = "/etc/wlmd/wlmd.conf"
 UNIT = "/lib/systemd/system/wlmd.service"
 STATE = Path("/var/lib/wlmd")
 WORKLIST = STATE / "worklist" / "WLMD"
-SHIPPED_SAMPLE = Path("/usr/share/wlmd/examples/worklist/WLMD")
+#: Documentation only: never copied into the production area (README.Debian).
+SHIPPED_SAMPLE = Path("/usr/share/doc/wlmd/examples/wlistdb/WLMD")
+WRITERS = "wlmd-writers"
 #: Marker of the stand-ins build-deb makes for files still being written.
 PLACEHOLDER = b"WLMD-PACKAGING-PLACEHOLDER"
 
@@ -250,6 +255,14 @@ def user_exists(name: str) -> bool:
     return True
 
 
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def purge() -> None:
     run(
         ["dpkg", "--purge", "wlmd"],
@@ -269,6 +282,7 @@ def installed(deb: Path) -> Iterator[Path]:
         pytest.fail(f"a wlmd package is already on this machine ({state}); not touching it")
     had_state = STATE.exists()
     had_user = user_exists("wlmd")
+    had_writers = group_exists(WRITERS)
     try:
         run(
             ["apt-get", "install", "-y", "--no-install-recommends", deb],
@@ -283,6 +297,8 @@ def installed(deb: Path) -> Iterator[Path]:
         if not had_user and user_exists("wlmd"):
             run(["userdel", "wlmd"], check=False)
             run(["groupdel", "wlmd"], check=False)
+        if not had_writers and group_exists(WRITERS):
+            run(["groupdel", WRITERS], check=False)
 
 
 def test_version_isolated_from_the_environment(installed: Path, tmp_path: Path) -> None:
@@ -307,13 +323,21 @@ def test_user_and_directories(installed: Path) -> None:
     assert user.pw_dir == str(STATE)
     assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false"), user.pw_shell
     assert run(["id", "wlmd"]).returncode == 0
-    assert (WORKLIST / "lockfile").is_file()
-    shipped = sorted(p.name for p in SHIPPED_SAMPLE.glob("*.wl"))
-    assert shipped, f"no sample entries in {SHIPPED_SAMPLE}"
-    assert sorted(p.name for p in WORKLIST.glob("*.wl")) == shipped
-    # readable by wlmd (group), not by others: worklists hold patient data
-    area = WORKLIST.stat()
-    assert area.st_gid == user.pw_gid and area.st_mode & 0o077 == 0o050, oct(area.st_mode)
+    # an empty production area: its lockfile, never the sample patients
+    assert sorted(p.name for p in WORKLIST.iterdir()) == ["lockfile"]
+    assert sorted(SHIPPED_SAMPLE.glob("*.wl")), f"no sample entries in {SHIPPED_SAMPLE}"
+    # group wlmd-writers (the RIS's accounts) writes, wlmd (a member) reads,
+    # others nothing: worklists hold patient data
+    writers = grp.getgrnam(WRITERS)
+    assert "wlmd" in writers.gr_mem, writers
+    for path in (WORKLIST.parent, WORKLIST):
+        mode = path.stat()
+        assert mode.st_gid == writers.gr_gid, path
+        assert stat.S_IMODE(mode.st_mode) == 0o2770, (path, oct(mode.st_mode))
+    lockfile = (WORKLIST / "lockfile").stat()
+    assert lockfile.st_gid == writers.gr_gid and stat.S_IMODE(lockfile.st_mode) == 0o660
+    # the writers' group gives nothing in /etc/wlmd
+    assert Path("/etc/wlmd").stat().st_gid != writers.gr_gid
     requests = (STATE / "requests").stat()
     assert requests.st_uid == user.pw_uid, "wlmd cannot write its request files"
 
@@ -321,7 +345,9 @@ def test_user_and_directories(installed: Path) -> None:
 def test_units_installed(installed: Path) -> None:
     wants = Path("/etc/systemd/system")
     assert (wants / "multi-user.target.wants" / "wlmd.service").is_symlink(), "not enabled"
-    assert not (wants / "sockets.target.wants" / "wlmd.socket").exists(), "socket enabled"
+    # socket activation is the default
+    assert (wants / "sockets.target.wants" / "wlmd.socket").is_symlink(), "socket not enabled"
+    assert Path("/usr/lib/tmpfiles.d/wlmd.conf").is_file()
 
 
 def test_installed_unit_verifies(installed: Path) -> None:
@@ -374,20 +400,22 @@ def wait_for_ready(sock: socket.socket, proc: subprocess.Popen[bytes], log: Path
 
 def test_installed_server_answers(installed: Path, tmp_path: Path) -> None:
     require_dcmtk("findscu")
-    entries = sorted(WORKLIST.glob("*.wl"))
-    assert entries, f"no sample entries in {WORKLIST}"
+    entries = sorted(SHIPPED_SAMPLE.glob("*.wl"))
+    assert entries, f"no sample entries in {SHIPPED_SAMPLE}"
     patient_ids = sorted(str(dcmread(path).PatientID) for path in entries)
     port = free_port()
     log = tmp_path / "wlmd.log"
-    argv = [PROGRAM, "--config", CONFIG, "--listen-address", "127.0.0.1", str(port)]
+    argv = [PROGRAM, "--config", CONFIG, "--data-files-path", str(SHIPPED_SAMPLE.parent)]
+    argv += ["--listen-address", "127.0.0.1", str(port)]
     with notify_socket() as (sock, path), open(log, "wb") as log_file:
-        # As systemd runs it: user and group wlmd, no supplementary groups, cwd /,
-        # a minimal environment with NOTIFY_SOCKET.
+        # As systemd runs it: user and group wlmd, its other groups from
+        # /etc/group (systemd calls initgroups()), cwd /, a minimal environment
+        # with NOTIFY_SOCKET.
         proc = subprocess.Popen(
             argv,
             user="wlmd",
             group="wlmd",
-            extra_groups=[],
+            extra_groups=[WRITERS],
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "NOTIFY_SOCKET": path},
             cwd="/",
             stdin=subprocess.DEVNULL,

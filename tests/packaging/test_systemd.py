@@ -137,7 +137,16 @@ def test_service_directives() -> None:
         assert service.get(key) == values, f"{key}= is {service.get(key)}, want {values}"
     assert service.get("KillMode", [""])[-1] in ("mixed", "control-group"), service.get("KillMode")
     (reload,) = service["ExecReload"]
-    assert re.search(r"\bkill\b.*-(s ?)?HUP\b.*\$MAINPID", reload), reload
+    assert re.search(r"\bkill\b.*-(s ?)?HUP\b.*\$\{?MAINPID\b", reload), reload
+    # /bin/kill is procps's, absent from minimal images: the shell's builtin instead
+    assert reload.startswith("/bin/sh -c "), reload
+    # a configuration error (exit status 2) must leave the unit failed, not loop
+    assert "2" in " ".join(service.get("RestartPreventExitStatus", [])).split(), service
+    # bounded start-up; the supervisor extends it (EXTEND_TIMEOUT_USEC) while loading
+    assert service.get("TimeoutStartSec") == ["90s"], service.get("TimeoutStartSec")
+    # the port comes from wlmd.socket: no capability by default
+    assert service.get("CapabilityBoundingSet") == [""], service.get("CapabilityBoundingSet")
+    assert not service.get("AmbientCapabilities"), service.get("AmbientCapabilities")
     (start,) = service["ExecStart"]
     argv = start.split()
     assert argv[0] == INSTALLED_PROGRAM, f"ExecStart= runs {argv[0]}, not {INSTALLED_PROGRAM}"
@@ -150,5 +159,5 @@ def test_socket_directives() -> None:
     assert socket.get("ListenStream"), "wlmd.socket listens on nothing"
     # wlmd takes over one listening socket; Accept=yes would start a service per connection
     assert socket.get("Accept", ["no"])[-1] == "no", socket.get("Accept")
-    # not enabled by the package, but enabling it must hook into sockets.target
+    # enabled by the package (the default way to run wlmd): it hooks into sockets.target
     assert sections["Install"].get("WantedBy") == ["sockets.target"], sections["Install"]

@@ -1,0 +1,449 @@
+"""The Debian package under a real, booted systemd: maintainer scripts, units, RIS writers.
+
+One throwaway Debian bookworm container (tests/helpers/container.py:
+``systemd-nspawn -b --volatile=overlay --private-network``) is booted for the
+module; the tests run in file order on it, as an administrator would: install,
+use, restart, reload, break the configuration, upgrade (same version and a
+newer one), run without the socket, remove, purge. Everything that talks DICOM
+runs inside the container against its own loopback (DCMTK's echoscu/findscu,
+pynetdicom from the package's private directory), so nothing binds or reaches
+a host interface.
+
+Two packages are built (module fixture ``debs``): this tree's, and the same
+tree with a changelog entry one Debian revision newer, for upgrades.
+
+Without root, systemd-nspawn or debootstrap the module is skipped, except with
+CI=true, where it fails; the rootfs cache is /var/cache/wlmd-tests (see the
+helper).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import container as ct
+from tests.helpers.worklists import complete_entry, write_wl
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_TIMEOUT = 600.0
+APT_TIMEOUT = 300.0
+STATE_TIMEOUT = 30.0
+PORT = 104
+AREA = "/var/lib/wlmd/worklist/WLMD"
+SAMPLE = "/usr/share/doc/wlmd/examples/wlistdb/WLMD"
+ECHO = ["echoscu", "-aec", "WLMD", "-to", "20", "-ta", "30", "-td", "30", "127.0.0.1", str(PORT)]
+#: Inside the container: pynetdicom from the package's private directory holds
+#: an association open (idle) for up to argv[1] seconds, or until the server ends it.
+HOLDER = """
+import sys, time
+sys.path.insert(0, "/usr/lib/wlmd")
+from pynetdicom import AE
+ae = AE(ae_title="HOLDER")
+ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
+ae.add_requested_context("1.2.840.10008.1.1")
+assoc = ae.associate("127.0.0.1", 104, ae_title="WLMD")
+print("established" if assoc.is_established else "not established", flush=True)
+deadline = time.monotonic() + float(sys.argv[1])
+while assoc.is_established and time.monotonic() < deadline:
+    time.sleep(0.1)
+print("ended by the server" if not assoc.is_established else "released", flush=True)
+if assoc.is_established:
+    assoc.release()
+"""
+#: Run as the RIS user: the lockfile protocol of wlmd(8) "STORAGE LAYOUT".
+WRITER = """
+import base64, fcntl, os, sys
+area, name, data = sys.argv[1], sys.argv[2], base64.b64decode(sys.argv[3])
+with open(os.path.join(area, "lockfile"), "r+b") as lock:
+    fcntl.lockf(lock, fcntl.LOCK_EX)
+    temp = os.path.join(area, "." + name + ".tmp")
+    with open(temp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(temp, 0o640)
+    os.rename(temp, os.path.join(area, name))
+    fcntl.lockf(lock, fcntl.LOCK_UN)
+print("written", flush=True)
+"""
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def build(source: Path, out: Path) -> Path:
+    proc = subprocess.run(
+        [str(source / "packaging" / "build-deb"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert proc.returncode == 0, f"build-deb failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """This tree's package and one Debian revision newer (for upgrades)."""
+    ct.require_tools()
+    ct.need(shutil.which("dpkg-buildpackage"), "dpkg-buildpackage not found (scripts/bootstrap)")
+    share = tmp_path_factory.mktemp("share")
+    current = build(REPO_ROOT, share)
+    copy = tmp_path_factory.mktemp("newer") / "src"
+    shutil.copytree(
+        REPO_ROOT,
+        copy,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "__pycache__", "*.egg-info", ".*_cache"
+        ),
+    )
+    changelog = copy / "packaging" / "debian" / "changelog"
+    text = changelog.read_text("utf-8")
+    first = text.splitlines()[0]
+    match = re.match(r"^wlmd \(([^)]+)-(\d+)\)", first)
+    assert match, first
+    newer = f"{match.group(1)}-{int(match.group(2)) + 1}"
+    trailer = re.search(r"^ -- .*$", text, re.M)
+    assert trailer
+    entry = (
+        f"wlmd ({newer}) unstable; urgency=medium\n\n  * Test upgrade.\n\n{trailer.group(0)}\n\n"
+    )
+    changelog.write_text(entry + text, "utf-8")
+    later = build(copy, share)
+    assert later.name == f"wlmd_{newer}_all.deb", later
+    return current, later
+
+
+@pytest.fixture(scope="module")
+def box(debs: tuple[Path, Path]) -> Iterator[ct.Container]:
+    """The booted container, the packages in /root."""
+    share = debs[0].parent
+    share.chmod(0o755)
+    started = time.monotonic()
+    with ct.booted(share) as container:
+        container.sh(f"cp {ct.SHARE}/*.deb /root/")
+        print(f"container booted in {time.monotonic() - started:.1f}s ({container.boot_state})")
+        yield container
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def unit_state(box: ct.Container, unit: str) -> dict[str, str]:
+    props = "ActiveState,SubState,LoadState,UnitFileState,Result,NRestarts,ExecMainStatus,MainPID"
+    out = box.run(["systemctl", "show", f"--property={props}", unit]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def wait_state(
+    box: ct.Container, unit: str, want: str, timeout: float = STATE_TIMEOUT
+) -> dict[str, str]:
+    """Poll ``unit`` until ActiveState is ``want`` (systemd has no wait-for-state command)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = unit_state(box, unit)
+        if state.get("ActiveState") == want or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
+def listening(box: ct.Container, port: int = PORT) -> bool:
+    """Whether anything in the container listens on TCP ``port`` (from /proc/net)."""
+    text = box.run(["cat", "/proc/net/tcp", "/proc/net/tcp6"]).stdout
+    hexport = f":{port:04X}"
+    return any(
+        fields[1].endswith(hexport) and fields[3] == "0A"
+        for fields in (line.split() for line in text.splitlines()[1:])
+        if len(fields) > 3
+    )
+
+
+def echo(box: ct.Container) -> subprocess.CompletedProcess[str]:
+    return box.run(ECHO, check=False, timeout=60)
+
+
+def dpkg_install(box: ct.Container, deb: str) -> subprocess.CompletedProcess[str]:
+    return box.run(
+        ["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", f"/root/{deb}"],
+        timeout=APT_TIMEOUT,
+    )
+
+
+def installed_version(box: ct.Container) -> str:
+    return box.run(["dpkg-query", "-W", "-f=${Version}", "wlmd"]).stdout.strip()
+
+
+def journal_count(box: ct.Container, pattern: str, *extra: str) -> int:
+    out = box.run(
+        ["journalctl", "--no-pager", "-q", "-o", "cat", "-u", "wlmd", *extra, "-g", pattern],
+        check=False,
+    ).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
+def assert_both_up(box: ct.Container) -> None:
+    socket, service = unit_state(box, "wlmd.socket"), wait_state(box, "wlmd.service", "active")
+    # "running" while its service has the socket, "listening" while it waits for one
+    assert socket["ActiveState"] == "active", socket
+    assert socket["SubState"] in ("running", "listening"), socket
+    assert service["ActiveState"] == "active", service
+    assert listening(box), "nothing listens on port 104"
+    proc = echo(box)
+    assert proc.returncode == 0, f"echoscu failed:\n{proc.stdout}{proc.stderr}"
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_rootfs_is_minimal(box: ct.Container) -> None:
+    """No procps: ExecReload must not rely on /bin/kill."""
+    proc = box.sh("ls /bin/kill /usr/bin/kill 2>/dev/null || true")
+    assert not proc.stdout.strip(), f"procps is in the test system: {proc.stdout}"
+
+
+def test_fresh_install(box: ct.Container, debs: tuple[Path, Path]) -> None:
+    proc = box.run(
+        [
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            f"/root/{debs[0].name}",
+        ],
+        timeout=APT_TIMEOUT,
+    )
+    # the postinst says what the installation does
+    output = proc.stdout + proc.stderr
+    for words in ("port 104", "no access control", "wlmd-writers", "README.Debian"):
+        assert words in output, f"{words!r} not in the installation's output:\n{output}"
+    for unit in ("wlmd.socket", "wlmd.service"):
+        assert unit_state(box, unit)["UnitFileState"] == "enabled", unit
+    assert_both_up(box)
+    # the service got the socket from systemd and holds no capability
+    pid = unit_state(box, "wlmd.service")["MainPID"]
+    status = box.run(["cat", f"/proc/{pid}/status"]).stdout
+    assert re.search(r"^CapEff:\s+0+$", status, re.M), status
+    # never sample patients: the production area is empty but for its lockfile
+    assert box.run(["ls", "-A", AREA]).stdout.split() == ["lockfile"]
+    assert box.run(["sh", "-c", f"ls {SAMPLE}/*.wl | wc -l"]).stdout.strip() != "0"
+    find = box.run(["findscu", "-W", "-v", "-aec", "WLMD", "-k", "PatientID", "127.0.0.1", "104"])
+    log = find.stdout + find.stderr
+    assert "Pending" not in log and "Success" in log, log
+    # the README.Debian it points at is there
+    readme = re.search(r"/usr/share/doc/wlmd/README\.Debian\S*", output)
+    assert readme, output
+    box.run(["test", "-f", readme.group(0)])
+    # the shipped configuration bounds the wait for a writer's lock
+    conf = box.run(["cat", "/etc/wlmd/wlmd.conf"]).stdout
+    assert re.search(r"^lock-timeout = 30$", conf, re.M), "no lock-timeout in wlmd.conf"
+
+
+def test_restart_refuses_nothing(box: ct.Container) -> None:
+    """An association held open; echo every 0.5 s throughout `systemctl restart wlmd`."""
+    before = unit_state(box, "wlmd.service")["MainPID"]
+    holder = box.popen(["python3", "-c", HOLDER, "60"])
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "established", holder.stderr
+    echoes: list[tuple[float, subprocess.Popen[str]]] = []
+    started = time.monotonic()
+    restart = box.popen(["systemctl", "restart", "wlmd.service"])
+    try:
+        finished: float | None = None
+        while time.monotonic() - started < 60:
+            echoes.append((time.monotonic() - started, box.popen(ECHO)))
+            if finished is None and restart.poll() is not None:
+                finished = time.monotonic()
+            if finished is not None and time.monotonic() - finished > 1.5:
+                break
+            time.sleep(0.5)  # the cadence asked for, not a synchronisation
+        restart.wait(timeout=60)
+        results = [(at, proc, proc.communicate(timeout=90)) for at, proc in echoes]
+    finally:
+        for _, proc in echoes:
+            if proc.poll() is None:
+                proc.kill()
+        holder.kill()
+    took = (finished or time.monotonic()) - started
+    assert restart.returncode == 0, "systemctl restart failed"
+    failed = [
+        f"echo started at {at:.1f}s: exit {proc.returncode}\n{out}{err}"
+        for at, proc, (out, err) in results
+        if proc.returncode != 0
+    ]
+    assert not failed, f"{len(failed)} of {len(results)} echoes failed:\n" + "\n".join(failed)
+    assert len(results) >= 6, f"only {len(results)} echoes during a {took:.1f}s restart"
+    after = wait_state(box, "wlmd.service", "active")["MainPID"]
+    assert after != before, "the service was not restarted"
+    print(f"restart took {took:.1f}s with an association held; {len(results)} echoes, all answered")
+
+
+def test_reload_delivers_sighup(box: ct.Container) -> None:
+    pattern = "SIGHUP: logging configuration reloaded"
+    before = journal_count(box, pattern)
+    box.run(["systemctl", "reload", "wlmd.service"])
+    deadline = time.monotonic() + STATE_TIMEOUT
+    while journal_count(box, pattern) <= before and time.monotonic() < deadline:
+        time.sleep(0.2)  # the journal has no "line arrived" signal to wait on
+    assert journal_count(box, pattern) == before + 1, "no SIGHUP line in the journal"
+    assert unit_state(box, "wlmd.service")["ActiveState"] == "active"
+
+
+def test_ris_user_writes_through_the_lock(box: ct.Container, tmp_path: Path) -> None:
+    """A real non-root user in wlmd-writers writes an entry; wlmd serves it."""
+    box.run(["useradd", "--create-home", "ris"])
+    box.run(["adduser", "--quiet", "ris", "wlmd-writers"])
+    box.run(["useradd", "outsider"])
+    box.sh("install -o root -g wlmd -m 0640 /dev/null /etc/wlmd/tls-key.pem")
+    entry = complete_entry(PatientID="RIS-0001", PatientName="Writer^Test")
+    data = base64.b64encode(write_wl(tmp_path / "e.wl", entry).read_bytes()).decode()
+    # not a member: no way in
+    proc = box.run(["python3", "-c", WRITER, AREA, "x.wl", data], user="outsider", check=False)
+    assert proc.returncode != 0 and "PermissionError" in proc.stderr, proc.stderr
+    # a member: lock, temporary name, fsync, rename
+    proc = box.run(["python3", "-c", WRITER, AREA, "ris0001.wl", data], user="ris")
+    assert proc.stdout.strip() == "written"
+    # ...but the group gives no access to /etc/wlmd's secrets
+    proc = box.run(["cat", "/etc/wlmd/tls-key.pem"], user="ris", check=False)
+    assert proc.returncode != 0 and "Permission denied" in proc.stderr, proc
+    find = box.run(
+        ["findscu", "-W", "-v", "-aec", "WLMD", "-k", "PatientID", "-k", "PatientName",
+         "127.0.0.1", "104"]
+    )  # fmt: skip
+    log = find.stdout + find.stderr
+    assert "[RIS-0001]" in log and "[Writer^Test" in log, log
+    assert log.count("(Pending)") == 1, log
+
+
+def test_tmpfiles_rule(box: ct.Container) -> None:
+    """The shipped rule makes the request directory and ages its files out after 30 days."""
+    rules = box.run(["systemd-tmpfiles", "--cat-config"]).stdout
+    assert re.search(r"^d /var/lib/wlmd/requests 0750 wlmd wlmd 30d$", rules, re.M), rules
+    box.sh("rmdir /var/lib/wlmd/requests && systemd-tmpfiles --create wlmd.conf")
+    stat = box.run(["stat", "-c", "%U:%G %a", "/var/lib/wlmd/requests"]).stdout.strip()
+    assert stat == "wlmd:wlmd 750", stat
+
+
+def test_config_error_leaves_the_unit_failed(box: ct.Container) -> None:
+    box.sh(
+        "cp /etc/wlmd/wlmd.conf /root/wlmd.conf.good"
+        " && echo 'no-such-setting = 1' >> /etc/wlmd/wlmd.conf"
+    )
+    try:
+        started = time.monotonic()
+        box.run(["systemctl", "restart", "wlmd.service"], check=False, timeout=60)
+        state = wait_state(box, "wlmd.service", "failed", timeout=15)
+        took = time.monotonic() - started
+        assert state["ActiveState"] == "failed", state
+        assert state["ExecMainStatus"] == "2", state
+        assert int(state["NRestarts"]) == 0, state
+        assert took < 15, f"{took:.1f}s to fail"
+        # stays failed (no restart loop)
+        time.sleep(3)  # longer than RestartSec=2s: a restart would have happened
+        assert unit_state(box, "wlmd.service")["ActiveState"] == "failed"
+        assert journal_count(box, "no-such-setting") >= 1, "the error is not in the journal"
+    finally:
+        box.sh("cp /root/wlmd.conf.good /etc/wlmd/wlmd.conf && systemctl reset-failed wlmd.service")
+        box.run(["systemctl", "restart", "wlmd.service"])
+    assert_both_up(box)
+
+
+def test_sample_entries_of_an_old_install_go_on_upgrade(
+    box: ct.Container, debs: tuple[Path, Path]
+) -> None:
+    """0.1.0-1 copied the sample into the area: unchanged copies go, site data stays."""
+    box.sh(
+        f"cp {SAMPLE}/*.wl {AREA}/ && echo changed >> {AREA}/wklist02.wl"
+        f" && cp {SAMPLE}/wklist01.wl {AREA}/site-entry.wl"
+    )
+    proc = dpkg_install(box, debs[0].name)  # reinstall: postinst configure with $2 set
+    names = sorted(box.run(["ls", "-A", AREA]).stdout.split())
+    assert names == ["lockfile", "ris0001.wl", "site-entry.wl", "wklist02.wl"], names
+    assert "removed the 9 unchanged sample entries" in proc.stdout, proc.stdout
+    box.run(["rm", f"{AREA}/wklist02.wl", f"{AREA}/site-entry.wl"])
+
+
+def test_reinstall_and_upgrade_keep_socket_activation(
+    box: ct.Container, debs: tuple[Path, Path]
+) -> None:
+    assert_both_up(box)
+    dpkg_install(box, debs[0].name)
+    assert_both_up(box)
+    dpkg_install(box, debs[1].name)
+    assert installed_version(box) == debs[1].name.split("_")[1]
+    assert_both_up(box)
+    for unit in ("wlmd.socket", "wlmd.service"):
+        assert unit_state(box, unit)["UnitFileState"] == "enabled", unit
+
+
+def test_upgrade_keeps_service_only_mode(box: ct.Container, debs: tuple[Path, Path]) -> None:
+    """The admin runs the service alone (README.Debian's recipe); an upgrade keeps that."""
+    dropin = "/etc/systemd/system/wlmd.service.d/port.conf"
+    box.sh(
+        "systemctl disable --now wlmd.socket && mkdir -p /etc/systemd/system/wlmd.service.d && "
+        f"printf '[Service]\\nAmbientCapabilities=CAP_NET_BIND_SERVICE\\n"
+        f"CapabilityBoundingSet=CAP_NET_BIND_SERVICE\\n' > {dropin} && "
+        "systemctl daemon-reload && systemctl restart wlmd.service"
+    )
+    try:
+        for deb in debs:  # a downgrade to the current one, then the upgrade again
+            assert wait_state(box, "wlmd.service", "active")["ActiveState"] == "active"
+            assert echo(box).returncode == 0
+            box.run(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", f"/root/{deb.name}"],
+                    timeout=APT_TIMEOUT)  # fmt: skip
+            socket = unit_state(box, "wlmd.socket")
+            assert socket["ActiveState"] == "inactive", socket
+            assert socket["UnitFileState"] == "disabled", socket
+            assert wait_state(box, "wlmd.service", "active")["ActiveState"] == "active"
+            proc = echo(box)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        # back to socket activation: the service must let go of the port first
+        box.sh(
+            f"rm -f {dropin} && systemctl daemon-reload && systemctl stop wlmd.service"
+            " && systemctl enable --now wlmd.socket && systemctl start wlmd.service"
+        )
+    assert_both_up(box)
+
+
+def test_remove_stops_both_units(box: ct.Container) -> None:
+    assert_both_up(box)
+    box.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "remove", "-y", "wlmd"],
+            timeout=APT_TIMEOUT)  # fmt: skip
+    for unit in ("wlmd.socket", "wlmd.service"):
+        state = unit_state(box, unit)
+        assert state["ActiveState"] in ("inactive", "failed"), (unit, state)
+        assert state["LoadState"] == "not-found", (unit, state)
+    assert not listening(box), "something still listens on port 104 after removal"
+    assert echo(box).returncode != 0
+
+
+def test_purge_keeps_what_the_admin_added(box: ct.Container, debs: tuple[Path, Path]) -> None:
+    # removed above: the conffiles are still there (dpkg keeps them until purge)
+    box.sh(
+        "echo 'WLMD: MODALITY1' > /etc/wlmd/allowed-callers && mkdir /etc/wlmd/tls && "
+        "echo key > /etc/wlmd/tls/wlmd.key && cp /etc/wlmd/wlmd.conf /etc/wlmd/wlmd.conf.dpkg-old"
+        " && cp /etc/wlmd/logging.conf /etc/wlmd/logging.conf.dpkg-dist"
+    )
+    box.run(["dpkg", "--purge", "wlmd"], timeout=APT_TIMEOUT)
+    left = sorted(box.run(["find", "/etc/wlmd", "-mindepth", "1"]).stdout.split())
+    assert left == ["/etc/wlmd/allowed-callers", "/etc/wlmd/tls", "/etc/wlmd/tls-key.pem",
+                    "/etc/wlmd/tls/wlmd.key"], left  # fmt: skip
+    assert "ris0001.wl" in box.run(["ls", AREA]).stdout, "purge touched the worklist"
+    # nothing the admin added: /etc/wlmd goes entirely
+    box.sh("rm -r /etc/wlmd/allowed-callers /etc/wlmd/tls /etc/wlmd/tls-key.pem")
+    box.run(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", f"/root/{debs[1].name}"],
+            timeout=APT_TIMEOUT)  # fmt: skip
+    box.run(["dpkg", "--purge", "wlmd"], timeout=APT_TIMEOUT)
+    assert box.run(["test", "-e", "/etc/wlmd"], check=False).returncode != 0
