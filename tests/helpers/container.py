@@ -235,7 +235,8 @@ class Container:
             "--private-network",
             f"--bind={self.share}:{SHARE}",
             "--console=read-only",
-            "--machine=wlmd-test",
+            # unique: nspawn keeps per-machine state in /run/systemd/nspawn
+            f"--machine=wlmd-test-{os.getpid()}",
         ]
         with open(self.log, "wb") as out:
             self.nspawn = subprocess.Popen(

@@ -192,6 +192,14 @@ def journal_count(box: ct.Container, pattern: str, *extra: str) -> int:
     return len([line for line in out.splitlines() if line.strip()])
 
 
+def wait_journal(box: ct.Container, pattern: str, count: int) -> int:
+    """Poll until the journal has ``count`` lines of wlmd matching ``pattern`` (no push signal)."""
+    deadline = time.monotonic() + STATE_TIMEOUT
+    while (found := journal_count(box, pattern)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
 def assert_both_up(box: ct.Container) -> None:
     socket, service = unit_state(box, "wlmd.socket"), wait_state(box, "wlmd.service", "active")
     # "running" while its service has the socket, "listening" while it waits for one
@@ -232,6 +240,7 @@ def test_fresh_install(box: ct.Container, debs: tuple[Path, Path]) -> None:
         assert unit_state(box, unit)["UnitFileState"] == "enabled", unit
     assert_both_up(box)
     # the service got the socket from systemd and holds no capability
+    assert wait_journal(box, "socket from systemd", 1) == 1, "wlmd did not get wlmd.socket's socket"
     pid = unit_state(box, "wlmd.service")["MainPID"]
     status = box.run(["cat", f"/proc/{pid}/status"]).stdout
     assert re.search(r"^CapEff:\s+0+$", status, re.M), status
@@ -293,10 +302,7 @@ def test_reload_delivers_sighup(box: ct.Container) -> None:
     pattern = "SIGHUP: logging configuration reloaded"
     before = journal_count(box, pattern)
     box.run(["systemctl", "reload", "wlmd.service"])
-    deadline = time.monotonic() + STATE_TIMEOUT
-    while journal_count(box, pattern) <= before and time.monotonic() < deadline:
-        time.sleep(0.2)  # the journal has no "line arrived" signal to wait on
-    assert journal_count(box, pattern) == before + 1, "no SIGHUP line in the journal"
+    assert wait_journal(box, pattern, before + 1) == before + 1, "no SIGHUP line in the journal"
     assert unit_state(box, "wlmd.service")["ActiveState"] == "active"
 
 
@@ -411,9 +417,46 @@ def test_upgrade_keeps_service_only_mode(box: ct.Container, debs: tuple[Path, Pa
     finally:
         # back to socket activation: the service must let go of the port first
         box.sh(
-            f"rm -f {dropin} && systemctl daemon-reload && systemctl stop wlmd.service"
+            "systemctl revert wlmd.service && systemctl stop wlmd.service"
             " && systemctl enable --now wlmd.socket && systemctl start wlmd.service"
         )
+    assert_both_up(box)
+
+
+def test_upgrade_from_0_1_0_1_moves_to_socket_activation(
+    box: ct.Container, debs: tuple[Path, Path]
+) -> None:
+    """0.1.0-1's default: the service alone on port 104 (with the capability its unit had).
+
+    Stood in for by a runtime drop-in giving the capability back, wlmd.socket
+    disabled and never enabled by the package (deb-systemd-helper's record of
+    it removed), and dpkg's record of the installed version set to 0.1.0-1
+    (this container is thrown away; a real 0.1.0-1 upgrade was checked by
+    hand). The upgrade must stop the service (it holds the port), enable and
+    start the socket, and start the service on it.
+    """
+    runtime = "/run/systemd/system/wlmd.service.d"
+    box.sh(
+        # 0.1.0-1 never enabled the socket: no deb-systemd-helper record of it
+        "systemctl stop wlmd.service wlmd.socket && systemctl disable wlmd.socket && "
+        "rm -f /var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/wlmd.socket && "
+        f"mkdir -p {runtime} && printf '[Service]\\nAmbientCapabilities=CAP_NET_BIND_SERVICE\\n"
+        f"CapabilityBoundingSet=CAP_NET_BIND_SERVICE\\n' > {runtime}/old-unit.conf && "
+        "systemctl daemon-reload && systemctl start wlmd.service && "
+        "sed -i '/^Package: wlmd$/,/^$/ s/^Version: .*/Version: 0.1.0-1/' /var/lib/dpkg/status"
+    )
+    try:
+        assert installed_version(box) == "0.1.0-1"
+        assert unit_state(box, "wlmd.socket")["ActiveState"] == "inactive"
+        assert echo(box).returncode == 0, "the stand-in for 0.1.0-1 does not serve"
+        handed_over = journal_count(box, "socket from systemd")
+        proc = dpkg_install(box, debs[1].name)
+        assert "now socket-activated" in proc.stdout, proc.stdout
+        assert unit_state(box, "wlmd.socket")["UnitFileState"] == "enabled"
+        assert_both_up(box)
+        assert wait_journal(box, "socket from systemd", handed_over + 1) == handed_over + 1
+    finally:
+        box.sh(f"rm -rf {runtime} && systemctl daemon-reload && systemctl restart wlmd.service")
     assert_both_up(box)
 
 

@@ -162,7 +162,10 @@ def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_file_name_and_control(deb: Path) -> None:
-    version = f"{upstream_version()}-1"
+    version = run(
+        ["dpkg-parsechangelog", "-l", REPO_ROOT / "packaging/debian/changelog", "-S", "Version"]
+    ).stdout.strip()
+    assert version.startswith(f"{upstream_version()}-"), version
     assert deb.name == f"wlmd_{version}_all.deb"
     fields = dict(
         line.split(": ", 1)
