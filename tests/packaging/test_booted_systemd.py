@@ -461,7 +461,11 @@ def test_upgrade_from_0_1_0_1_moves_to_socket_activation(
         assert_both_up(box)
         assert wait_journal(box, "socket from systemd", handed_over + 1) == handed_over + 1
     finally:
-        box.sh(f"rm -rf {runtime} && systemctl daemon-reload && systemctl restart wlmd.service")
+        # as the package leaves it, whatever the upgrade did
+        box.sh(
+            f"rm -rf {runtime} && systemctl daemon-reload && systemctl stop wlmd.service"
+            " && systemctl enable --now wlmd.socket && systemctl start wlmd.service"
+        )
     assert_both_up(box)
 
 
