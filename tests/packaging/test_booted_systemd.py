@@ -184,12 +184,16 @@ def installed_version(box: ct.Container) -> str:
     return box.run(["dpkg-query", "-W", "-f=${Version}", "wlmd"]).stdout.strip()
 
 
-def journal_count(box: ct.Container, pattern: str, *extra: str) -> int:
-    out = box.run(
+def journal_lines(box: ct.Container, pattern: str, *extra: str) -> str:
+    """wlmd's journal lines matching ``pattern`` (``-o cat`` unless ``extra`` says otherwise)."""
+    return box.run(
         ["journalctl", "--no-pager", "-q", "-o", "cat", "-u", "wlmd", *extra, "-g", pattern],
         check=False,
     ).stdout
-    return len([line for line in out.splitlines() if line.strip()])
+
+
+def journal_count(box: ct.Container, pattern: str, *extra: str) -> int:
+    return len([line for line in journal_lines(box, pattern, *extra).splitlines() if line.strip()])
 
 
 def wait_journal(box: ct.Container, pattern: str, count: int) -> int:
@@ -306,6 +310,41 @@ def test_reload_delivers_sighup(box: ct.Container) -> None:
     assert unit_state(box, "wlmd.service")["ActiveState"] == "active"
 
 
+def test_broken_logging_reload_keeps_the_audit_trail(box: ct.Container) -> None:
+    """A reload with a broken logging.conf: an error line, and query lines keep coming."""
+    conf = "/etc/wlmd/logging.conf"
+    box.sh(f"cp {conf} /root/logging.conf.good && sed -i 's/^level = INFO/level = LOUD/' {conf}")
+    try:
+        refused = "not reloaded"
+        box.run(["systemctl", "reload", "wlmd.service"])
+        assert wait_journal(box, refused, 1) == 1, "no error line for the broken reload"
+        assert journal_count(box, refused, "-p", "err..err") == 1, journal_lines(
+            box, refused, "-o", "verbose"
+        )
+        before = journal_count(box, "C-FIND")
+        find = box.run(["findscu", "-W", "-aec", "WLMD", "-k", "PatientID", "127.0.0.1", "104"])
+        assert find.returncode == 0, find.stderr
+        assert wait_journal(box, "C-FIND", before + 1) == before + 1, "query lines stopped"
+    finally:
+        box.sh(f"cp /root/logging.conf.good {conf}")
+    reloaded = journal_count(box, "logging configuration reloaded")
+    box.run(["systemctl", "reload", "wlmd.service"])
+    assert wait_journal(box, "logging configuration reloaded", reloaded + 1) == reloaded + 1
+
+
+def test_operator_lines_in_the_journal(box: ct.Container) -> None:
+    """An unknown called AE title is a warning naming it; peers are 127.0.0.1, not ::ffff:."""
+    echo = box.run([*ECHO[:2], "NOSUCH_AE", *ECHO[3:]], check=False, timeout=60)
+    assert echo.returncode != 0, echo.stdout
+    assert wait_journal(box, "NOSUCH_AE", 1) == 1
+    assert journal_count(box, "NOSUCH_AE", "-p", "warning..warning") == 1, journal_lines(
+        box, "NOSUCH_AE", "-o", "verbose"
+    )
+    line = journal_lines(box, "NOSUCH_AE")
+    assert "127.0.0.1" in line and "::ffff:" not in line, line
+    assert journal_count(box, "::ffff:") == 0, journal_lines(box, "::ffff:")
+
+
 def test_ris_user_writes_through_the_lock(box: ct.Container, tmp_path: Path) -> None:
     """A real non-root user in wlmd-writers writes an entry; wlmd serves it."""
     box.run(["useradd", "--create-home", "ris"])
@@ -363,7 +402,11 @@ def test_config_error_leaves_the_unit_failed(box: ct.Container) -> None:
         # stays failed (no restart loop)
         time.sleep(3)  # longer than RestartSec=2s: a restart would have happened
         assert unit_state(box, "wlmd.service")["ActiveState"] == "failed"
-        assert journal_count(box, "no-such-setting") >= 1, "the error is not in the journal"
+        # the reason reaches the journal once, at error priority (not info, not twice)
+        assert journal_count(box, "no-such-setting") == 1, journal_lines(box, "no-such-setting")
+        assert journal_count(box, "no-such-setting", "-p", "err..err") == 1, journal_lines(
+            box, "no-such-setting", "-o", "verbose"
+        )
     finally:
         box.sh("cp /root/wlmd.conf.good /etc/wlmd/wlmd.conf && systemctl reset-failed wlmd.service")
         box.run(["systemctl", "restart", "wlmd.service"])
