@@ -107,6 +107,7 @@ class Supervisor:
                 self.listening_on(),
                 self.config.process_model.value,
             )
+            self._warn_unused_listen_settings()
             return
         address = self.config.listen_address
         port = self.config.port
@@ -130,6 +131,25 @@ class Supervisor:
                     raise (v4_error if v6_error.errno in _NO_IPV6 else v6_error) from None
             self.sockets.append(sock)
         LOG.info("listening on %s (%s mode)", self.listening_on(), self.config.process_model.value)
+
+    def _warn_unused_listen_settings(self) -> None:
+        """Say so when the port or listen address configured is not the socket's.
+
+        Under socket activation (the packaged default) the socket unit decides
+        where wlmd listens; an administrator who changed ``port`` in wlmd.conf
+        would otherwise wonder why nothing listens there.
+        """
+        ports = {s.getsockname()[1] for s in self.sockets}
+        if self.config.port not in ports or self.config.listen_address:
+            LOG.warning(
+                "port %d%s not used: systemd passed the listening socket %s "
+                "(change it in the socket unit: systemctl edit wlmd.socket)",
+                self.config.port,
+                f" and listen address {self.config.listen_address}"
+                if self.config.listen_address
+                else "",
+                self.listening_on(),
+            )
 
     def file_descriptors(self) -> list[int]:
         """Descriptors that must survive daemonising: sockets, wake-up pipe, inotify watch."""

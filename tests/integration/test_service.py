@@ -197,7 +197,12 @@ def test_socket_activation_serves_the_inherited_socket(
         # The port on the command line was not bound.
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", unused_port)) != 0
-    assert "socket from systemd" in log.read_text()
+    text = log.read_text()
+    assert "socket from systemd" in text
+    # ...and wlmd says that the port it was given is not where it listens
+    assert (
+        f"port {unused_port} not used: systemd passed the listening socket 127.0.0.1:{port}" in text
+    )
 
 
 def test_socket_activation_for_another_pid_is_ignored(

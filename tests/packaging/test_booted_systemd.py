@@ -245,6 +245,9 @@ def test_fresh_install(box: ct.Container, debs: tuple[Path, Path]) -> None:
     assert_both_up(box)
     # the service got the socket from systemd and holds no capability
     assert wait_journal(box, "socket from systemd", 1) == 1, "wlmd did not get wlmd.socket's socket"
+    assert journal_count(box, "not used: systemd passed") == 0, (
+        "wlmd.conf's port is not the socket's"
+    )
     pid = unit_state(box, "wlmd.service")["MainPID"]
     status = box.run(["cat", f"/proc/{pid}/status"]).stdout
     assert re.search(r"^CapEff:\s+0+$", status, re.M), status
