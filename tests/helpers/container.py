@@ -59,6 +59,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.required import need
+
 SUITE = "bookworm"
 VARIANT = "minbase"
 #: Installed on top of minbase; see the module docstring for why each.
@@ -82,19 +84,6 @@ BUILD_TIMEOUT = 1200.0  # debootstrap downloads and unpacks ~200 packages
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
-
-
-def ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def need(ok: object, message: str) -> None:
-    """Skip when ``ok`` is false; with CI=true fail instead (nothing is skipped in CI)."""
-    if ok:
-        return
-    if ci():
-        pytest.fail(f"{message}; CI=true, so this is required", pytrace=False)
-    pytest.skip(message)
 
 
 def require_tools() -> None:

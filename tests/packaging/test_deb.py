@@ -30,14 +30,10 @@ import gzip
 import os
 import pwd
 import re
-import select
 import shutil
 import signal
-import socket
 import stat
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +41,8 @@ import pytest
 from pydicom import dcmread
 
 from tests.helpers.dcmtk import findscu, require_dcmtk
+from tests.helpers.notify import notify_socket, wait_for_ready
+from tests.helpers.required import need, run
 from tests.helpers.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,55 +63,7 @@ PLACEHOLDER = b"WLMD-PACKAGING-PLACEHOLDER"
 
 BUILD_TIMEOUT = 600.0  # includes downloading the pinned wheels
 APT_TIMEOUT = 300.0
-TOOL_TIMEOUT = 120.0
-READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0  # above the supervisor's grace period for running associations
-
-
-def ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def need(ok: object, message: str) -> None:
-    """Skip when ``ok`` is false; with CI=true fail instead (nothing is skipped in CI)."""
-    if ok:
-        return
-    if ci():
-        pytest.fail(f"{message}; CI=true, so this is required", pytrace=False)
-    pytest.skip(message)
-
-
-def run(
-    argv: list[str | Path],
-    *,
-    timeout: float = TOOL_TIMEOUT,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-    cwd: Path | str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to completion; with ``check``, a non-zero exit fails the test."""
-    words = [str(a) for a in argv]
-    try:
-        proc = subprocess.run(
-            words,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"timed out after {timeout}s: {' '.join(words)}", pytrace=False)
-        raise AssertionError from exc  # not reached
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"exit {proc.returncode}: {' '.join(words)}\n--- stdout ---\n{proc.stdout[-6000:]}"
-            f"\n--- stderr ---\n{proc.stderr[-6000:]}",
-            pytrace=False,
-        )
-    return proc
 
 
 def package_state() -> str:
@@ -361,44 +311,6 @@ def test_installed_unit_verifies(installed: Path) -> None:
     assert proc.returncode == 0 and not proc.stderr.strip(), (
         f"systemd-analyze verify {UNIT} (exit {proc.returncode}):\n{proc.stderr}"
     )
-
-
-@contextlib.contextmanager
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A datagram socket the unprivileged wlmd user can send sd_notify messages to."""
-    directory = tempfile.mkdtemp(prefix="wlmd-notify-")
-    os.chmod(directory, 0o711)
-    path = os.path.join(directory, "notify")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sock.bind(path)
-        os.chmod(path, 0o666)
-        yield sock, path
-    finally:
-        sock.close()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def wait_for_ready(sock: socket.socket, proc: subprocess.Popen[bytes], log: Path) -> list[str]:
-    """Read sd_notify datagrams until READY=1; fail if wlmd exits or the deadline passes."""
-    received: list[str] = []
-    deadline = time.monotonic() + READY_TIMEOUT
-    while (left := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([sock], [], [], min(left, 0.5))
-        if readable:
-            message = sock.recv(4096).decode("utf-8", "replace")
-            received.append(message)
-            if "READY=1" in message.splitlines():
-                return received
-        elif proc.poll() is not None:
-            pytest.fail(
-                f"wlmd exited with {proc.returncode} before READY=1\n{log.read_text()}",
-                pytrace=False,
-            )
-    pytest.fail(
-        f"no READY=1 within {READY_TIMEOUT}s (got {received})\n{log.read_text()}", pytrace=False
-    )
-    raise AssertionError  # not reached
 
 
 def test_installed_server_answers(installed: Path, tmp_path: Path) -> None:

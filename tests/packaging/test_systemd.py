@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.required import need
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNIT_DIR = REPO_ROOT / "systemd"
 SERVICE = UNIT_DIR / "wlmd.service"
@@ -35,15 +37,6 @@ INSTALLED_CONFIG = "/etc/wlmd/wlmd.conf"
 #: systemd-analyze security's 0 (best) .. 10 (worst) scale; 2.0 is well inside "OK".
 MAX_EXPOSURE = 2.0
 TIMEOUT = 60.0
-
-
-def need(ok: object, message: str) -> None:
-    """Skip when ``ok`` is false; with CI=true fail instead (nothing is skipped in CI)."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; CI=true, so this is required", pytrace=False)
-    pytest.skip(message)
 
 
 def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -42,6 +42,7 @@ from pydicom.dataset import Dataset
 
 from tests.helpers.dcmtk import echoscu, findscu, require_dcmtk
 from tests.helpers.notify import notify_socket, wait_for_ready
+from tests.helpers.required import run
 from tests.helpers.servers import free_port
 from tests.helpers.tree import export_tree
 from tests.helpers.worklists import complete_entry, make_area, query
@@ -49,39 +50,7 @@ from tests.helpers.worklists import complete_entry, make_area, query
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "wlmd"
 PIP_TIMEOUT = 300.0  # may download build requirements and dependencies
-RUN_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0  # above the supervisor's grace period for running associations
-
-
-def run(
-    argv: list[str | Path],
-    *,
-    timeout: float = RUN_TIMEOUT,
-    env: dict[str, str] | None = None,
-    cwd: Path,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``; a non-zero exit or a timeout fails the test with the output."""
-    words = [str(a) for a in argv]
-    try:
-        proc = subprocess.run(
-            words,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"timed out after {timeout}s: {' '.join(words)}", pytrace=False)
-    if proc.returncode != 0:
-        pytest.fail(
-            f"exit {proc.returncode}: {' '.join(words)}\n--- stdout ---\n{proc.stdout[-6000:]}"
-            f"\n--- stderr ---\n{proc.stderr[-6000:]}",
-            pytrace=False,
-        )
-    return proc
 
 
 def source_modules(package: Path = PACKAGE) -> set[str]:
