@@ -1,0 +1,118 @@
+"""In-process profile of one C-FIND's data-source work: no sockets, no server.
+
+``run_find`` (search mask check, read lock, index candidates, matching, response
+building) and the encoding of every response, exactly as a worker does them,
+timed on the databases of :mod:`mwlgen` with the five selective query kinds of
+``run.py`` and match-all. It isolates the hot path of :mod:`wlmd.worklist`
+from the association layer, so changes to matching and response building can
+be measured on a loaded machine (the minimum of the samples is reported; the
+median too)::
+
+    .venv/bin/python bench/findprof.py --sizes 1000,10000 [--no-index]
+    .venv/bin/python bench/findprof.py --sizes 10000 --profile modality_range
+
+``--profile KIND`` runs that query kind under cProfile and prints the top
+functions by cumulative and by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydicom.filereader import read_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mwlclient  # noqa: E402
+import mwlgen  # noqa: E402
+
+from wlmd.worklist.encode import EXPLICIT_LITTLE, encode_identifier  # noqa: E402
+from wlmd.worklist.query import FindOptions, run_find  # noqa: E402
+from wlmd.worklist.store import WorklistStore  # noqa: E402
+
+KINDS = ("patient_id", "accession", "station_today", "modality_range", "name_wildcard", "all")
+
+
+def _identifier(keys: dict[str, str]) -> Any:
+    """The request as pynetdicom hands it to the handler: raw elements, decoded lazily."""
+    data = mwlclient.identifier(keys)
+    return read_dataset(io.BytesIO(data), is_implicit_VR=True, is_little_endian=True)
+
+
+def one_find(area: Any, keys: dict[str, str], options: FindOptions) -> int:
+    result = run_find(area, _identifier(keys), "BENCH", options)
+    for response in result.responses:
+        encode_identifier(response, EXPLICIT_LITTLE)
+    return result.match_count
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", default=f"/var/tmp/wlmd-findprof-{os.getuid()}")
+    parser.add_argument("--no-index", action="store_true")
+    parser.add_argument("--repeat", type=int, default=30, help="samples per selective kind")
+    parser.add_argument("--repeat-all", type=int, default=3, help="samples of match-all")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--profile", metavar="KIND", help="cProfile this kind instead")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    options = FindOptions()
+    for n in (int(s) for s in args.sizes.split(",")):
+        db = mwlgen.ensure_database(workdir, n, args.seed, dt.date.today(), print)
+        store = WorklistStore(str(db.root), use_index=not args.no_index)
+        started = time.monotonic()
+        store.load_all()
+        area = store.area(mwlgen.AREA)
+        assert area is not None
+        loaded = time.monotonic() - started
+        print(f"N={n} {'no index' if args.no_index else 'index'}: loaded in {loaded:.1f} s")
+        pools: dict[str, list[dict[str, str]]] = dict(db.queries)
+        pools["all"] = [{}]
+        if args.profile:
+            queries = pools[args.profile]
+            count = args.repeat_all if args.profile == "all" else args.repeat
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for k in range(count):
+                one_find(area, queries[k % len(queries)], options)
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("cumulative").print_stats(args.top)
+            stats.sort_stats("tottime").print_stats(args.top)
+            continue
+        for kind in args.kinds.split(","):
+            queries = pools[kind]
+            count = args.repeat_all if kind == "all" else args.repeat
+            one_find(area, queries[0], options)  # warm caches
+            samples = []
+            matches = 0
+            for k in range(count):
+                t0 = time.perf_counter()
+                matches += one_find(area, queries[k % len(queries)], options)
+                samples.append(time.perf_counter() - t0)
+            print(
+                f"  {kind:15s} min {min(samples) * 1000:9.3f} ms"
+                f"  median {statistics.median(samples) * 1000:9.3f} ms"
+                f"  mean {statistics.fmean(samples) * 1000:9.3f} ms"
+                f"  matches/query {matches / count:8.1f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
