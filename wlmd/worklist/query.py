@@ -1,7 +1,7 @@
 """The path of one worklist query, from identifier to responses.
 
 ``check the search mask → read-lock the area → take its entries → match →
-build responses → release the lock``. The network layer sends what
+release the lock → build responses``. The network layer sends what
 :func:`run_find` returns; nothing here knows about sockets or pynetdicom.
 
 An identifier without a single supported key (only Specific Character Set, or
@@ -77,10 +77,13 @@ def run_find(
         with area.read_locked():
             area.refresh()
             matches = select(area, mask, calling_ae, options)
-            responses = [build_response(e, mask, options.return_charset) for e in matches]
     except AreaUnavailable as exc:
         LOG.error("C-FIND answered with Out of Resources (0xA700): %s", exc)
         return FindResult(keys.OUT_OF_RESOURCES, error_comment=exc.comment)
+    # Built after the lock is released: a parsed entry is never changed, only
+    # replaced in the index by the next refresh, so the matched entries stay
+    # what the query saw under the lock; writers wait for matching only.
+    responses = [build_response(e, mask, options.return_charset) for e in matches]
     result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
     if mask.has_unsupported_keys:
         result.pending_status = keys.PENDING_OPTIONAL_KEYS_UNSUPPORTED
