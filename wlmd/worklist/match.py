@@ -9,8 +9,8 @@ pair (StudyDate/Time, SPS start date/time) are matched together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
@@ -27,23 +27,36 @@ class MatchOptions:
 
 @dataclass(frozen=True)
 class _KeyTest:
-    """One non-universal single-valued key, its query values prepared once."""
+    """One non-universal single-valued key, its query values prepared once.
+
+    ``accepts`` tells whether one normalised candidate value matches some
+    query value: date/time bounds parsed, wildcard patterns compiled and the
+    literal values put in a set when the mask is compiled, not per candidate.
+    """
 
     tag: int
     vr: str
     queries: tuple[str, ...]
     wildcards: bool
     casefold: bool
+    accepts: Callable[[str], bool] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class _PairTest:
-    """A date+time key pair; None where that half is absent or universal."""
+    """A date+time key pair; None where that half is absent or universal.
+
+    ``date_alone``/``time_alone`` (one half given) and ``combined`` (both)
+    are the query values parsed once (C.2.2.2.5).
+    """
 
     date_tag: int
     time_tag: int
     dates: tuple[str, ...] | None
     times: tuple[str, ...] | None
+    date_alone: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    time_alone: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    combined: values.DateTimeQuery | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -68,8 +81,9 @@ class CompiledMask:
             return False
         if self.sps is None:
             return True
-        return entry.sps_text is not None and any(
-            _level_matches(item, test) for test in self.sps for item in entry.sps_text
+        items = entry.sps_text  # built once per candidate, not per SPS test
+        return items is not None and any(
+            _level_matches(item, test) for test in self.sps for item in items
         )
 
 
@@ -106,13 +120,15 @@ def _compile_level(
         casefold = element.vr == "PN" and options.case_insensitive_names
         if casefold:
             queries = [q.casefold() for q in queries]
+        wildcards = spec.wildcards or options.wildcards_all_keys
         tests.append(
             _KeyTest(
                 spec.tag,
                 element.vr,
                 tuple(queries),
-                spec.wildcards or options.wildcards_all_keys,
+                wildcards,
                 casefold,
+                _value_test(element.vr, queries, wildcards),
             )
         )
     pairs = []
@@ -121,15 +137,49 @@ def _compile_level(
         time_q = _query_values(nodes, time_tag)
         if date_q is None and time_q is None:
             continue
+        dates = tuple(date_q[1]) if date_q else None
+        times = tuple(time_q[1]) if time_q else None
         pairs.append(
             _PairTest(
                 date_tag,
                 time_tag,
-                tuple(date_q[1]) if date_q else None,
-                tuple(time_q[1]) if time_q else None,
+                dates,
+                times,
+                _value_test("DA", list(dates), False) if dates is not None else None,
+                _value_test("TM", list(times), False) if times is not None else None,
+                # DCMTK: "no support for VM>1 so far" — the first values are combined.
+                values.DateTimeQuery(dates[0], times[0]) if dates and times else None,
             )
         )
     return _LevelTest(tuple(tests), tuple(pairs))
+
+
+def _value_test(vr: str, queries: list[str], wildcards: bool) -> Callable[[str], bool]:
+    """Whether one candidate value matches some of ``queries`` (C.2.2.2.1-C.2.2.2.5).
+
+    The same decisions as :func:`values.any_value_matches` with
+    :func:`values.date_match`, :func:`values.time_match` or
+    :func:`values.string_match`, prepared once per query: an empty query
+    value matches everything; a DA/TM value is a single value or a range;
+    a string is compared literally, or as a wildcard pattern where the key
+    allows '*' and '?' (a pattern without them is a literal).
+    """
+    if any(not q for q in queries):
+        return lambda _candidate: True
+    if vr in ("DA", "TM"):
+        parse = values.parse_date if vr == "DA" else values.parse_time
+        ranges = [values.RangeQuery(q, parse) for q in queries]
+        if len(ranges) == 1:
+            only = ranges[0]
+            return lambda candidate: only.accepts(parse(candidate))
+        return lambda candidate: any(r.accepts(parse(candidate)) for r in ranges)
+    literal = frozenset(q for q in queries if not wildcards or ("*" not in q and "?" not in q))
+    patterns = [values.wildcard_regex(q) for q in queries if q not in literal]
+    if not patterns:
+        return literal.__contains__
+    return lambda candidate: (
+        candidate in literal or any(p.fullmatch(candidate) is not None for p in patterns)
+    )
 
 
 def _level_matches(candidate: Mapping[int, str], level: _LevelTest) -> bool:
@@ -137,9 +187,20 @@ def _level_matches(candidate: Mapping[int, str], level: _LevelTest) -> bool:
         text = candidate.get(test.tag)
         if not text:
             return False  # absent, or empty: no value to match (DCMTK: VM 0)
-        if not _values_match(test, values.split_values(test.vr, text)):
+        if not _any_value(test.accepts, test.vr, text, test.casefold):
             return False
     return all(_pair_matches(candidate, pair) for pair in level.pairs)
+
+
+def _any_value(accepts: Callable[[str], bool], vr: str, text: str, casefold: bool) -> bool:
+    """Multi-valued matching: some value of the candidate ``text`` is accepted."""
+    if "\\" not in text:  # one value, the usual case: no list to build
+        value = values.normalize(vr, text)
+        return accepts(value.casefold() if casefold else value)
+    candidates = values.split_values(vr, text)
+    if casefold:
+        candidates = [c.casefold() for c in candidates]
+    return any(accepts(c) for c in candidates)
 
 
 def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[str]] | None:
@@ -153,31 +214,14 @@ def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[s
     return node, query_values
 
 
-def _values_match(test: _KeyTest, candidates: list[str]) -> bool:
-    queries = list(test.queries)
-    if test.vr == "DA":
-        return values.any_value_matches(queries, candidates, values.date_match)
-    if test.vr == "TM":
-        return values.any_value_matches(queries, candidates, values.time_match)
-    if test.casefold:
-        candidates = [c.casefold() for c in candidates]
-    wildcards = test.wildcards
-    return values.any_value_matches(
-        queries, candidates, lambda q, c: values.string_match(q, c, wildcards)
-    )
-
-
 def _pair_matches(candidate: Mapping[int, str], pair: _PairTest) -> bool:
     """C.2.2.2.5.1 combined matching of a date and a time key (dcmwlm combinedKeys)."""
     if pair.dates is not None:
         if pair.date_tag not in candidate:
             return False
-        if pair.times is None:
-            return values.any_value_matches(
-                list(pair.dates),
-                values.split_values("DA", candidate[pair.date_tag]),
-                values.date_match,
-            )
+        if pair.combined is None:
+            assert pair.date_alone is not None
+            return _any_value(pair.date_alone, "DA", candidate[pair.date_tag], False)
         if pair.time_tag not in candidate:
             return False
         # DCMTK: "no support for VM>1 so far" — the first values are combined.
@@ -186,14 +230,12 @@ def _pair_matches(candidate: Mapping[int, str], pair: _PairTest) -> bool:
         if not date_c:
             return False
         # An empty candidate time counts as midnight, as in DCMTK's OFDateTime.
-        return values.date_time_match(pair.dates[0], pair.times[0], date_c, time_c)
-    assert pair.times is not None
+        return pair.combined.accepts(date_c, time_c)
+    assert pair.time_alone is not None
     text = candidate.get(pair.time_tag)
     if not text:
         return False
-    return values.any_value_matches(
-        list(pair.times), values.split_values("TM", text), values.time_match
-    )
+    return _any_value(pair.time_alone, "TM", text, False)
 
 
 def _sequence_is_universal(node: MaskSequence, level: keys.MatchingLevel) -> bool:

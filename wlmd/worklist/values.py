@@ -136,6 +136,11 @@ def _wildcard_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled form of a non-empty wildcard pattern, for :meth:`re.Pattern.fullmatch`."""
+    return _wildcard_regex(pattern)
+
+
 def wildcard_match(pattern: str, candidate: str) -> bool:
     """'*' matches any sequence (also empty), '?' exactly one character."""
     if not pattern:
@@ -158,8 +163,13 @@ def any_value_matches(queries: list[str], candidates: list[str], predicate) -> b
 # --- dates and times ---------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_date(value: str) -> _dt.date | None:
-    """A DA value (also the old 'YYYY.MM.DD' form) as a date, None if invalid."""
+    """A DA value (also the old 'YYYY.MM.DD' form) as a date, None if invalid.
+
+    Cached: an area holds few distinct dates, and matching parses the
+    candidate's date for every candidate of every query.
+    """
     if len(value) == 10 and value[4] == "." and value[7] == ".":
         value = value[:4] + value[5:7] + value[8:]
     if len(value) != 8 or not value.isdigit():
@@ -170,8 +180,9 @@ def parse_date(value: str) -> _dt.date | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_time(value: str) -> float | None:
-    """A TM value (also 'HH:MM[:SS[.F]]') as seconds since midnight, None if invalid."""
+    """A TM value (also 'HH:MM[:SS[.F]]') as seconds since midnight, None if invalid (cached)."""
     if ":" in value:
         head, _, frac = value.partition(".")
         fields = head.split(":")
@@ -217,33 +228,59 @@ class _Range:
         return cls(first, second if sep else first, bool(sep))
 
 
-def _range_match(query: str, candidate, parse) -> bool:  # type: ignore[no-untyped-def]
-    if candidate is None:
-        return False
-    rng = _Range.of(query)
-    low = parse(rng.first) if rng.first else None
-    if rng.first and low is None:
-        return False
-    if not rng.is_range:
-        return bool(rng.first) and low == candidate
-    high = parse(rng.second) if rng.second else None
-    if rng.second and high is None:
-        return False
-    return (low is None or low <= candidate) and (high is None or candidate <= high)
+class RangeQuery:
+    """One DA or TM query value parsed once (C.2.2.2.5): single value or range.
+
+    :meth:`accepts` takes a candidate already parsed (None when it could not
+    be): matching a query against many candidates parses its bounds once.
+    """
+
+    __slots__ = ("_always", "_high", "_low", "_never", "_single")
+
+    def __init__(self, query: str, parse) -> None:  # type: ignore[no-untyped-def]
+        rng = _Range.of(query)
+        #: An empty value matches every candidate, even an unparsable one.
+        self._always = not query
+        low = parse(rng.first) if rng.first else None
+        high = parse(rng.second) if rng.second and rng.is_range else None
+        #: A bound that does not parse matches nothing.
+        self._never = bool(rng.first and low is None) or bool(
+            rng.is_range and rng.second and high is None
+        )
+        self._single = not rng.is_range
+        self._low = low
+        self._high = high
+
+    def accepts(self, candidate) -> bool:  # type: ignore[no-untyped-def]
+        if self._always:
+            return True
+        if candidate is None or self._never:
+            return False
+        if self._single:
+            return self._low == candidate
+        return (self._low is None or self._low <= candidate) and (
+            self._high is None or candidate <= self._high
+        )
+
+
+def date_query(query: str) -> RangeQuery:
+    """A DA query value prepared for :meth:`RangeQuery.accepts` of parsed dates."""
+    return RangeQuery(query, parse_date)
+
+
+def time_query(query: str) -> RangeQuery:
+    """A TM query value prepared for :meth:`RangeQuery.accepts` of parsed times."""
+    return RangeQuery(query, parse_time)
 
 
 def date_match(query: str, candidate: str) -> bool:
     """Single date or date range matching; an unparsable candidate never matches."""
-    if not query:
-        return True
-    return _range_match(query, parse_date(candidate), parse_date)
+    return date_query(query).accepts(parse_date(candidate))
 
 
 def time_match(query: str, candidate: str) -> bool:
     """Single time or time range matching; an unparsable candidate never matches."""
-    if not query:
-        return True
-    return _range_match(query, parse_time(candidate), parse_time)
+    return time_query(query).accepts(parse_time(candidate))
 
 
 def date_time_match(date_q: str, time_q: str, date_c: str, time_c: str) -> bool:
@@ -252,30 +289,79 @@ def date_time_match(date_q: str, time_q: str, date_c: str, time_c: str) -> bool:
     When the date and time queries have the same range shape, they are taken
     together as one datetime range ("20240101-20240102" with "2200-0600" is
     22:00 on the 1st to 06:00 on the 2nd); otherwise each is matched alone.
+    For many candidates, prepare the queries once with :class:`DateTimeQuery`.
     """
-    if not date_q:
-        return time_match(time_q, time_c)
-    if not time_q:
-        return date_match(date_q, date_c)
-    candidate = _pair(date_c, time_c)
-    if candidate is None:
-        return False
-    dq, tq = _Range.of(date_q), _Range.of(time_q)
-    if dq.is_range != tq.is_range or (not dq.first and tq.first) or (not dq.second and tq.second):
-        return _range_match(date_q, candidate[0], parse_date) and _range_match(
-            time_q, candidate[1], parse_time
-        )
-    low = _pair(dq.first, tq.first)
-    if dq.first and low is None:
-        return False
-    if not dq.is_range:
-        return low == candidate
-    high = _pair(dq.second, tq.second)
-    if dq.second and high is None:
-        return False
-    return (not dq.first or (low is not None and low <= candidate)) and (
-        not dq.second or (high is not None and candidate <= high)
+    return DateTimeQuery(date_q, time_q).accepts(date_c, time_c)
+
+
+class DateTimeQuery:
+    """A date and a time query value of one key pair, parsed once (C.2.2.2.5.1)."""
+
+    __slots__ = (
+        "_date",
+        "_has_high",
+        "_has_low",
+        "_high",
+        "_low",
+        "_mode",
+        "_never",
+        "_single",
+        "_time",
     )
+
+    def __init__(self, date_q: str, time_q: str) -> None:
+        self._date = date_query(date_q)
+        self._time = time_query(time_q)
+        self._never = False
+        self._single = False
+        self._low: tuple[_dt.date, float] | None = None
+        self._high: tuple[_dt.date, float] | None = None
+        self._has_low = self._has_high = False
+        if not date_q:
+            self._mode = "time"
+            return
+        if not time_q:
+            self._mode = "date"
+            return
+        dq, tq = _Range.of(date_q), _Range.of(time_q)
+        if (
+            dq.is_range != tq.is_range
+            or (not dq.first and tq.first)
+            or (not dq.second and tq.second)
+        ):
+            self._mode = "separate"
+            return
+        self._mode = "combined"
+        self._low = _pair(dq.first, tq.first)
+        self._single = not dq.is_range
+        if dq.first and self._low is None:
+            self._never = True
+        if dq.is_range:
+            self._high = _pair(dq.second, tq.second)
+            if dq.second and self._high is None:
+                self._never = True
+        #: Which bounds the combined range has (an open end has none).
+        self._has_low = bool(dq.first)
+        self._has_high = bool(dq.second)
+
+    def accepts(self, date_c: str, time_c: str) -> bool:
+        mode = self._mode
+        if mode == "time":
+            return self._time.accepts(parse_time(time_c))
+        if mode == "date":
+            return self._date.accepts(parse_date(date_c))
+        candidate = _pair(date_c, time_c)
+        if candidate is None:
+            return False
+        if mode == "separate":
+            return self._date.accepts(candidate[0]) and self._time.accepts(candidate[1])
+        if self._never:
+            return False
+        if self._single:
+            return self._low == candidate
+        return (not self._has_low or (self._low is not None and self._low <= candidate)) and (
+            not self._has_high or (self._high is not None and candidate <= self._high)
+        )
 
 
 def _pair(date_s: str, time_s: str) -> tuple[_dt.date, float] | None:
