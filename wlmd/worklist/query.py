@@ -24,7 +24,7 @@ from wlmd.config import ReturnCharset
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
 from wlmd.worklist.match import MatchOptions, compile_mask, probes
-from wlmd.worklist.respond import ResponseNode, build_response
+from wlmd.worklist.respond import ResponseNode, ResponsePlan
 from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
 from wlmd.worklist.store import AreaUnavailable, StorageArea
 
@@ -83,7 +83,8 @@ def run_find(
     # Built after the lock is released: a parsed entry is never changed, only
     # replaced in the index by the next refresh, so the matched entries stay
     # what the query saw under the lock; writers wait for matching only.
-    responses = [build_response(e, mask, options.return_charset) for e in matches]
+    plan = ResponsePlan(mask)
+    responses = [plan.build(e, options.return_charset) for e in matches]
     result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
     if mask.has_unsupported_keys:
         result.pending_status = keys.PENDING_OPTIONAL_KEYS_UNSUPPORTED

@@ -18,14 +18,14 @@ from wlmd.worklist.entry import Item, WorklistEntry
 from wlmd.worklist.searchmask import MaskElement, MaskNode, MaskSequence, SearchMask, find
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponseElement:
     tag: int
     vr: str
     value: bytes
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponseSequence:
     tag: int
     items: list[list[ResponseNode]] = field(default_factory=list)
@@ -33,67 +33,130 @@ class ResponseSequence:
 
 ResponseNode = ResponseElement | ResponseSequence
 
+# How one mask node is answered (the kinds of a plan step).
+_ELEMENT = 0  # the entry's value, empty when absent
+_PREGNANCY = 1  # top-level PregnancyStatus: the entry's number, "unknown" when absent
+_SEQUENCE = 2  # one item per entry item, shaped like the mask's single item
+_ECHO = 3  # a mask sequence without exactly one item: returned as it came
+
+#: (kind, tag, VR, sub-plan of a sequence's item, the mask's items to echo)
+_Step = tuple[int, int, str, "tuple[_Step, ...]", list[list[MaskNode]]]
+
+
+class ResponsePlan:
+    """The response shape of one search mask, worked out once per query.
+
+    Walking the mask (node types, the PregnancyStatus special case, which
+    cleanups and charset checks can apply at all) is the same for every
+    matching entry; per entry only the values are looked up.
+    """
+
+    def __init__(self, mask: SearchMask) -> None:
+        self._steps = _plan_level(mask.nodes, top=True)
+        sps = find(mask.nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        self._sps_codes = isinstance(sps, MaskSequence) and any(
+            _mentions(item, keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE)
+            for item in sps.items
+        )
+        self._root_codes = _mentions(
+            mask.nodes, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
+        )
+        self._references = _mentions(
+            mask.nodes, keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE
+        )
+        #: A response has only the mask's VRs: without one the charset affects, none can need it.
+        self._charset_may_matter = _affected_by_charset(_echo(mask.nodes))
+
+    def build(self, entry: WorklistEntry, return_charset: ReturnCharset) -> list[ResponseNode]:
+        """The response identifier for ``entry``, as a tag-ordered list of nodes."""
+        nodes = _fill_level(self._steps, entry.elements, entry)
+        if self._sps_codes:
+            sps = find(nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            if isinstance(sps, ResponseSequence) and sps.items:
+                _clean_description_and_codes(
+                    sps.items[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
+                )
+        if self._root_codes:
+            _clean_description_and_codes(
+                nodes, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
+            )
+        if self._references:
+            for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
+                _clean_reference_sequence(nodes, t)
+        charset = _declared_charset(entry, return_charset)
+        if charset and self._charset_may_matter and _affected_by_charset(nodes):
+            nodes.insert(0, ResponseElement(keys.SPECIFIC_CHARACTER_SET, "CS", charset.encode()))
+        return nodes
+
 
 def build_response(
     entry: WorklistEntry, mask: SearchMask, return_charset: ReturnCharset
 ) -> list[ResponseNode]:
-    """The response identifier for ``entry``, as a tag-ordered list of nodes."""
-    nodes = _fill_level(mask.nodes, entry.elements, entry, top=True)
-    sps = find(nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
-    if isinstance(sps, ResponseSequence) and sps.items:
-        _clean_description_and_codes(
-            sps.items[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
-        )
-    _clean_description_and_codes(
-        nodes, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
-    )
-    for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
-        _clean_reference_sequence(nodes, t)
-    charset = _declared_charset(entry, return_charset)
-    if charset and _affected_by_charset(nodes):
-        nodes.insert(0, ResponseElement(keys.SPECIFIC_CHARACTER_SET, "CS", charset.encode()))
-    return nodes
+    """The response identifier for ``entry``, as a tag-ordered list of nodes.
+
+    For many entries, plan the mask once with :class:`ResponsePlan` instead.
+    """
+    return ResponsePlan(mask).build(entry, return_charset)
 
 
-def _fill_level(
-    mask_nodes: list[MaskNode], source: Item | None, entry: WorklistEntry, top: bool
-) -> list[ResponseNode]:
-    out: list[ResponseNode] = []
+def _mentions(nodes: list[MaskNode], *tags: int) -> bool:
+    return any(node.tag in tags for node in nodes)
+
+
+def _plan_level(mask_nodes: list[MaskNode], top: bool) -> tuple[_Step, ...]:
+    steps: list[_Step] = []
     for node in mask_nodes:
         if isinstance(node, MaskElement):
-            out.append(ResponseElement(node.tag, node.vr, _value(node, source, entry, top)))
+            kind = _PREGNANCY if top and node.tag == keys.PREGNANCY_STATUS else _ELEMENT
+            steps.append((kind, node.tag, node.vr, (), []))
+        elif len(node.items) != 1:
+            steps.append((_ECHO, node.tag, "SQ", (), node.items))
         else:
-            out.append(_fill_sequence(node, source, entry))
+            steps.append(
+                (_SEQUENCE, node.tag, "SQ", _plan_level(node.items[0], top=False), node.items)
+            )
+    return tuple(steps)
+
+
+def _fill_level(steps: tuple[_Step, ...], source: Item, entry: WorklistEntry) -> list[ResponseNode]:
+    out: list[ResponseNode] = []
+    get = source.get
+    for kind, tag, vr, sub, mask_items in steps:
+        if kind == _ELEMENT:
+            value = get(tag)
+            out.append(ResponseElement(tag, vr, value if isinstance(value, bytes) else b""))
+        elif kind == _SEQUENCE:
+            out.append(_fill_sequence(tag, sub, mask_items[0], get(tag), entry))
+        elif kind == _ECHO:
+            out.append(ResponseSequence(tag, [_echo(item) for item in mask_items]))
+        else:
+            out.append(ResponseElement(tag, vr, _pregnancy_value(vr, entry)))
     return out
 
 
-def _value(node: MaskElement, source: Item | None, entry: WorklistEntry, top: bool) -> bytes:
-    if node.tag == keys.PREGNANCY_STATUS and top:
-        status = entry.pregnancy_status
-        number = keys.PREGNANCY_STATUS_UNKNOWN if status is None else status
-        return struct.pack("<H", number & 0xFFFF) if node.vr == "US" else str(number).encode()
-    value = source.get(node.tag) if source is not None else None
-    return value if isinstance(value, bytes) else b""
+def _pregnancy_value(vr: str, entry: WorklistEntry) -> bytes:
+    status = entry.pregnancy_status
+    number = keys.PREGNANCY_STATUS_UNKNOWN if status is None else status
+    return struct.pack("<H", number & 0xFFFF) if vr == "US" else str(number).encode()
 
 
 def _fill_sequence(
-    node: MaskSequence, source: Item | None, entry: WorklistEntry
+    tag: int,
+    sub: tuple[_Step, ...],
+    mask_item: list[MaskNode],
+    value: object,
+    entry: WorklistEntry,
 ) -> ResponseSequence:
     """One response item per entry item, each shaped like the mask's single item.
 
     wlmscpfs quirks kept: a mask sequence without exactly one item is returned
-    as it came; when the entry has no such items, the mask's item is returned
-    unfilled (its request values echoed).
+    as it came (:data:`_ECHO`); when the entry has no such items, the mask's
+    item is returned unfilled (its request values echoed).
     """
-    if len(node.items) != 1:
-        return ResponseSequence(node.tag, [_echo(item) for item in node.items])
-    value = source.get(node.tag) if source is not None else None
     entry_items = value if isinstance(value, list) else []
     if not entry_items:
-        return ResponseSequence(node.tag, [_echo(node.items[0])])
-    return ResponseSequence(
-        node.tag, [_fill_level(node.items[0], item, entry, top=False) for item in entry_items]
-    )
+        return ResponseSequence(tag, [_echo(mask_item)])
+    return ResponseSequence(tag, [_fill_level(sub, item, entry) for item in entry_items])
 
 
 def _echo(mask_nodes: list[MaskNode]) -> list[ResponseNode]:
