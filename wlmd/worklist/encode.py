@@ -8,6 +8,8 @@ Sequences and items are written with explicit lengths.
 
 from __future__ import annotations
 
+import functools
+import operator
 import struct
 import zlib
 from dataclasses import dataclass
@@ -51,8 +53,12 @@ def encode_identifier(
     return data
 
 
+#: The sort key of nodes; a C-level getter (responses come tag-ordered, so sorting is one pass).
+_TAG = operator.attrgetter("tag")
+
+
 def _encode_nodes(nodes: list[ResponseNode], enc: Encoding) -> list[bytes]:
-    return [_encode_node(node, enc) for node in sorted(nodes, key=lambda n: n.tag)]
+    return [_encode_node(node, enc) for node in sorted(nodes, key=_TAG)]
 
 
 def _encode_node(node: ResponseNode, enc: Encoding) -> bytes:
@@ -82,18 +88,25 @@ def _pad(node: ResponseElement, enc: Encoding) -> bytes:
 
 
 def _header(tag: int, vr: str, enc: Encoding, value: bytes) -> bytes:
+    head, length = _header_parts(tag, vr, enc)
+    return head + length.pack(len(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_parts(tag: int, vr: str, enc: Encoding) -> tuple[bytes, struct.Struct]:
+    """The length-independent start of an element header and the length's format.
+
+    The same few dozen (tag, VR) pairs recur in every response of a query:
+    their bytes are packed once, not once per element per response.
+    """
     order = "<" if enc.little_endian else ">"
     group, element = tag >> 16, tag & 0xFFFF
     if enc.implicit_vr:
-        return struct.pack(order + "HHI", group, element, len(value))
+        return struct.pack(order + "HH", group, element), struct.Struct(order + "I")
     if vr in _LONG_VRS:
+        # 2 reserved bytes, then a 4-byte length (PS3.5 7.1.2).
         return (
-            struct.pack(order + "HH", group, element)
-            + vr.encode()
-            + struct.pack(order + "HI", 0, len(value))
+            struct.pack(order + "HH", group, element) + vr.encode() + b"\x00\x00",
+            struct.Struct(order + "I"),
         )
-    return (
-        struct.pack(order + "HH", group, element)
-        + vr.encode()
-        + struct.pack(order + "H", len(value))
-    )
+    return struct.pack(order + "HH", group, element) + vr.encode(), struct.Struct(order + "H")
