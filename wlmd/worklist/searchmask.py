@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -119,8 +120,9 @@ def _check_level(
     for tag_ in sorted(int(t) for t in ds.keys()):  # noqa: SIM118 (iterating yields elements)
         if tag_ & 0xFFFF == 0:  # group lengths are dropped silently, as by DCMTK
             continue
-        vr, raw_value, text, items = _read_element(ds, tag_, mask.request_charset)
-        if not keys.is_supported(tag_, parent):
+        supported = keys.is_supported(tag_, parent)
+        vr, raw_value, text, items = _read_element(ds, tag_, mask.request_charset, supported)
+        if not supported:
             # SpecificCharacterSet is dropped without the 0xFF01 warning.
             if tag_ != keys.SPECIFIC_CHARACTER_SET:
                 mask.unsupported.append(tag_)
@@ -136,7 +138,7 @@ def _check_level(
 
 
 def _read_element(
-    ds: Dataset, tag_: int, charset: str
+    ds: Dataset, tag_: int, charset: str, supported: bool = False
 ) -> tuple[str, bytes, str, list[Dataset] | None]:
     """VR, raw value bytes, text and (for sequences) items.
 
@@ -144,6 +146,10 @@ def _read_element(
     element pydicom has already converted (e.g. the request file writer read
     it) gives its text directly and bytes encoded in the request's character set.
     """
+    if supported:
+        empty_vr = _empty_raw_vr(ds, tag_)
+        if empty_vr is not None:
+            return empty_vr, b"", "", None
     elem = ds.get_item(tag_)
     vr = elem.VR if elem is not None else None
     if not vr:
@@ -158,6 +164,30 @@ def _read_element(
         return vr, raw, decode(raw, charset), None
     text = _text_of(ds[tag_].value)
     return vr, encode(text, charset), text, None
+
+
+def _empty_raw_vr(ds: Dataset, tag_: int) -> str | None:
+    """The VR of an empty, still raw, non-sequence return key; None for anything else.
+
+    Most keys of a request are empty (return keys). pydicom marks an empty raw
+    value like a deferred read, so ``get_item`` would convert the element
+    (``Dataset.__getitem__``) just to find it empty: half the cost of checking
+    a modality's request. For a supported key (all in the data dictionary,
+    none with an ambiguous VR) the conversion's outcome is known: the VR
+    pydicom's ``raw_element_vr`` hook would choose, empty text, no bytes.
+    """
+    elem = ds.get_item(tag_, keep_deferred=True)
+    if not isinstance(elem, RawDataElement) or elem.value is not None or elem.length != 0:
+        return None
+    vr = elem.VR
+    if vr is None or (vr == "UN" and pydicom_config.replace_un_with_known_vr):
+        try:
+            vr = dictionary_VR(Tag(tag_))
+        except KeyError:
+            return None
+    if vr == "SQ" or " or " in vr:
+        return None
+    return str(vr)
 
 
 def _text_of(value: object) -> str:
