@@ -88,20 +88,22 @@ def _pad(node: ResponseElement, enc: Encoding) -> bytes:
 
 
 def _header(tag: int, vr: str, enc: Encoding, value: bytes) -> bytes:
-    head, length = _header_parts(tag, vr, enc)
+    head, length = _header_parts(tag, vr, enc.implicit_vr, enc.little_endian)
     return head + length.pack(len(value))
 
 
 @functools.lru_cache(maxsize=4096)
-def _header_parts(tag: int, vr: str, enc: Encoding) -> tuple[bytes, struct.Struct]:
+def _header_parts(
+    tag: int, vr: str, implicit_vr: bool, little_endian: bool
+) -> tuple[bytes, struct.Struct]:
     """The length-independent start of an element header and the length's format.
 
     The same few dozen (tag, VR) pairs recur in every response of a query:
     their bytes are packed once, not once per element per response.
     """
-    order = "<" if enc.little_endian else ">"
+    order = "<" if little_endian else ">"
     group, element = tag >> 16, tag & 0xFFFF
-    if enc.implicit_vr:
+    if implicit_vr:
         return struct.pack(order + "HH", group, element), struct.Struct(order + "I")
     if vr in _LONG_VRS:
         # 2 reserved bytes, then a 4-byte length (PS3.5 7.1.2).
