@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import struct
+from io import BytesIO
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
+from pynetdicom.dsutils import decode
 
 from tests.helpers.worklists import query, set_value
 from tests.unit.conftest import mask_of, wire
@@ -333,3 +336,44 @@ def test_charset_with_empty_first_value_counts_as_none() -> None:
     ds.add_new(keys.PATIENT_NAME, "PN", b"\x1b$B%d%^%@\x1b(B^\x1b$B%?%m%&\x1b(B")
     mask = check_search_mask(wire(ds))
     assert mask.offending == [keys.PATIENT_NAME]
+
+
+def _explicit_un(tag: int, value: bytes = b"") -> bytes:
+    """An explicit VR little endian element sent with VR UN (4-byte length form)."""
+    return (
+        struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+        + b"UN\0\0"
+        + struct.pack("<I", len(value))
+        + value
+    )
+
+
+def test_empty_return_keys_get_the_vr_pydicom_would_give_them() -> None:
+    """Empty keys are read without converting them, with the same VRs as converted.
+
+    pydicom replaces an explicit 'UN' by the dictionary VR for an empty
+    value (replace_un_with_known_vr) but a non-empty raw value keeps 'UN'.
+    """
+    data = (
+        _explicit_un(keys.PATIENT_NAME)
+        + _explicit_un(keys.PATIENT_ID, b"AB")
+        + _explicit_un(T("PatientWeight"))
+        + _explicit_un(keys.PREGNANCY_STATUS)
+    )
+    mask = check_search_mask(decode(BytesIO(data), False, True))
+    got = {n.tag: (n.vr, n.text, n.raw) for n in mask.nodes if isinstance(n, MaskElement)}
+    assert got == {
+        keys.PATIENT_NAME: ("PN", "", b""),
+        keys.PATIENT_ID: ("UN", "AB", b"AB"),
+        T("PatientWeight"): ("DS", "", b""),
+        keys.PREGNANCY_STATUS: ("US", "", b""),
+    }
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_empty_keys_read_raw_give_the_mask_of_converted_ones(implicit: bool) -> None:
+    ds = query(PatientName=None, PatientID="P1", StudyDate=None, PregnancyStatus=None, sps={})
+    raw = check_search_mask(wire(ds, implicit))
+    converted = wire(ds, implicit)
+    _ = list(converted)  # every element converted by pydicom
+    assert raw == check_search_mask(converted)
