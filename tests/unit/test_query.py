@@ -204,3 +204,37 @@ def test_responses_are_built_from_the_mask(tmp_path: Path) -> None:
     assert [[(n.tag, n.value) for n in r] for r in result.responses] == [
         [(T("PatientName"), b"DOE^JOHN"), (T("PatientID"), b"P2")]
     ]
+
+
+def test_responses_are_built_after_the_read_lock_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers wait for the matching only: entries are never changed, only replaced."""
+    from contextlib import contextmanager
+
+    from wlmd.worklist.respond import ResponsePlan
+
+    area = _area(tmp_path)
+    held: list[bool] = [False]
+    built_while: list[bool] = []
+    original_lock = area.read_locked
+    original_build = ResponsePlan.build
+
+    @contextmanager
+    def tracking_lock(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        with original_lock(*args, **kwargs):
+            held[0] = True
+            try:
+                yield
+            finally:
+                held[0] = False
+
+    def tracking_build(self, *args: Any):  # type: ignore[no-untyped-def]
+        built_while.append(held[0])
+        return original_build(self, *args)
+
+    monkeypatch.setattr(area, "read_locked", tracking_lock)
+    monkeypatch.setattr(ResponsePlan, "build", tracking_build)
+    result = _find(area, PatientID=None)
+    assert _ids(result) == [b"P1", b"P2", b"P3"]
+    assert built_while == [False, False, False]
