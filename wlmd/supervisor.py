@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 
 from wlmd import callers, policy, service, tls
+from wlmd.association.wire import A_ASSOCIATE_RQ, MAX_ASSOCIATION_PDU, associate_rj
 from wlmd.config import Config, ProcessModel
 from wlmd.logsetup import LogThrottle, set_association_id
 from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
-from wlmd.transport import A_ASSOCIATE_RJ, A_ASSOCIATE_RQ, MAX_ASSOCIATION_PDU
 from wlmd.worker import (  # loaded before forking: workers start warm
     GRACEFUL_TIMEOUT,
     next_association_id,
@@ -533,11 +533,7 @@ class PendingRejections:
         if len(buffer) < wanted and len(buffer) < self.MAX_RQ:
             return
         try:
-            conn.send(
-                bytes([A_ASSOCIATE_RJ, 0])
-                + (4).to_bytes(4, "big")
-                + bytes([0, rejection.result, rejection.source, rejection.reason])
-            )
+            conn.send(associate_rj(rejection.result, rejection.source, rejection.reason))
             conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass

@@ -37,7 +37,7 @@ from tests.helpers.rawclient import (
     mwlclient,
 )
 from tests.helpers.worklists import complete_entry, make_area
-from wlmd.transport import MAX_DIMSE_MESSAGE
+from wlmd.association.wire import MAX_DIMSE_MESSAGE
 
 AREA = "WLMD"
 CASES = int(os.environ.get("WLMD_FUZZ_CASES", "600"))

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from wlmd.association.wire import first_byte_problem
 from wlmd.logtext import association_prefix, describe_context, describe_tags
-from wlmd.transport import first_byte_problem
 from wlmd.worker import next_association_id
 
 

@@ -9,7 +9,7 @@ from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.pdu_primitives import P_DATA
 
-from wlmd.pdata import PDataWriter, pending_command_set
+from wlmd.association.wire import PDataWriter, pending_command_set
 
 
 def _pdus(stream: bytes) -> list[P_DATA_TF]:

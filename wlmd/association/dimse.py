@@ -1,0 +1,240 @@
+"""DIMSE messages on an association: assembled from P-DATA-TF, handed to services, answered.
+
+Requests are decoded by pynetdicom's codecs (:class:`pynetdicom.pdu.P_DATA_TF`,
+:class:`pynetdicom.dimse_messages.DIMSEMessage`, PS3.8 E.2 fragments, PS3.7
+6.3 command sets); responses are encoded by :mod:`wlmd.association.wire`.
+A service sees a :class:`Request` and answers through a :class:`Responder`;
+it knows nothing of PDUs, sockets or the other services.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+from pynetdicom.dimse_messages import DIMSEMessage
+from pynetdicom.dsutils import decode
+from pynetdicom.pdu import P_DATA_TF
+
+from wlmd.association.wire import (
+    MAX_DIMSE_MESSAGE,
+    PDataWriter,
+    response_command_set,
+)
+
+if TYPE_CHECKING:
+    from wlmd.association.runtime import Session
+
+LOG = logging.getLogger("wlmd.worker")
+
+
+class ProtocolError(Exception):
+    """The peer broke the upper layer or DIMSE protocol: the association is aborted."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A complete DIMSE message: its command field (PS3.7 E.1) and pynetdicom's primitive."""
+
+    command_field: int
+    primitive: Any
+    context_id: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """An accepted presentation context (PS3.8 7.1.1.13)."""
+
+    id: int
+    abstract_syntax: str
+    transfer_syntax: str
+
+
+class MessageAssembler:
+    """Joins P-DATA-TF PDUs into DIMSE messages; refuses one that grows past the bound.
+
+    pynetdicom joins the fragments of a message (PDV items without the "last
+    fragment" bit) however many there are; a peer streaming fragments of a
+    message that never ends would make us buffer all of it. The PDV items
+    are walked here first: they must tile the PDU exactly, and a command set
+    or data set whose fragments add up to more than :data:`MAX_DIMSE_MESSAGE`
+    fails at the PDU that crosses it.
+    """
+
+    def __init__(self) -> None:
+        self._message: DIMSEMessage | None = None
+        self._size = 0
+
+    def _check_items(self, pdu: bytes) -> None:
+        pos, end = 6, len(pdu)
+        while pos < end:
+            if pos + 6 > end:
+                raise ProtocolError(f"Unable to decode P-DATA-TF: {end - pos} stray bytes")
+            item_length, _context, control = struct.unpack_from(">LBB", pdu, pos)
+            if item_length < 2 or pos + 4 + item_length > end:
+                raise ProtocolError(
+                    f"Unable to decode P-DATA-TF: a PDV item of {item_length} bytes "
+                    f"in a PDU of {end - 6}"
+                )
+            self._size += item_length - 2
+            if self._size > MAX_DIMSE_MESSAGE:
+                LOG.warning(
+                    "DIMSE message longer than %d bytes refused: closing the connection",
+                    MAX_DIMSE_MESSAGE,
+                )
+                raise ProtocolError(f"DIMSE message exceeds {MAX_DIMSE_MESSAGE} bytes")
+            if control & 0x02:  # last fragment of a command set or data set
+                self._size = 0
+            pos += 4 + item_length
+
+    def add(self, pdu: bytes) -> list[Message]:
+        """Feed one P-DATA-TF PDU; the DIMSE primitives it completes (usually 0 or 1)."""
+        self._check_items(pdu)
+        decoded = P_DATA_TF()
+        try:
+            decoded.decode(pdu)
+            primitive = decoded.to_primitive()
+        except Exception as exc:
+            raise ProtocolError(f"Unable to decode P-DATA-TF: {exc}") from None
+        done: list[Message] = []
+        for context_id, data in primitive.presentation_data_value_list:
+            single = type(primitive)()
+            single.presentation_data_value_list = [(context_id, data)]
+            if self._message is None:
+                self._message = DIMSEMessage()
+            try:
+                if not self._message.decode_msg(single):
+                    continue
+                message = self._message
+                self._message = None
+                done.append(
+                    Message(
+                        int(message.command_set.CommandField),
+                        message.message_to_primitive(),
+                        int(message.context_id or 0),
+                    )
+                )
+            except ProtocolError:
+                raise
+            except Exception as exc:
+                raise ProtocolError(f"Unable to decode DIMSE message: {exc!r}") from None
+        return done
+
+
+def request_data_set(request: Any) -> BytesIO | None:
+    """The data set of a DIMSE request primitive (Identifier, DataSet, ...), if any."""
+    for name in ("Identifier", "DataSet", "AttributeList", "ModificationList", "ActionInformation"):
+        value = getattr(request, name, None)
+        if isinstance(value, BytesIO):
+            return value
+    return None
+
+
+@dataclass
+class Request:
+    """One DIMSE request as a service sees it."""
+
+    #: pynetdicom's primitive (C_FIND, C_ECHO, ...): MessageID, AffectedSOPClassUID, ...
+    primitive: Any
+    context: Context
+    command_field: int
+
+    @property
+    def message_id(self) -> int:
+        return int(self.primitive.MessageID)
+
+    @property
+    def sop_class_uid(self) -> str:
+        uid = getattr(self.primitive, "AffectedSOPClassUID", None)
+        return str(uid or getattr(self.primitive, "RequestedSOPClassUID", None) or "")
+
+    def data_set(self) -> Dataset:
+        """The request's data set, decoded in the context's transfer syntax (lazy values).
+
+        Raises whatever pydicom raises for bytes that are no data set.
+        """
+        stream = request_data_set(self.primitive)
+        if stream is None or not stream.getvalue():
+            return Dataset()
+        syntax = UID(self.context.transfer_syntax)
+        ds = decode(stream, syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated)
+        ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)
+        return ds
+
+
+@dataclass
+class Responder:
+    """How a service answers one request: buffered responses, cancel and liveness checks."""
+
+    session: Session
+    request: Request
+    writer: PDataWriter
+    #: a C-CANCEL-RQ for this request arrived (PS3.7 9.3.2.3)
+    cancel_requested: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """False once the peer aborted or closed the connection."""
+        return self.session.is_established
+
+    def send(self, command_set: bytes, data_set: bytes | None = None) -> None:
+        """Queue one response (written in batches); looks for a C-CANCEL at each batch."""
+        before = len(self.writer.buffer)
+        self.writer.add(command_set, is_command=True)
+        if data_set is not None:
+            self.writer.add(data_set, is_command=False)
+        if len(self.writer.buffer) < before + len(command_set):  # a batch went out
+            self._poll()
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self._poll()
+
+    def respond(
+        self,
+        status: int,
+        *,
+        offending: tuple[int, ...] = (),
+        error_comment: str = "",
+    ) -> None:
+        """Send the final response (no data set) and flush."""
+        command = response_command_set(
+            self.request.command_field | 0x8000,
+            self.request.sop_class_uid,
+            self.request.message_id,
+            status,
+            offending=offending,
+            error_comment=error_comment,
+        )
+        self.writer.add(command, is_command=True)
+        self.writer.flush()
+
+    def _poll(self) -> None:
+        if self.cancel_requested or not self.session.is_established:
+            return
+        if self.request.message_id in self.session.read_waiting():
+            self.cancel_requested = True
+
+
+#: A service's handler for one DIMSE command: answers ``request`` through the responder.
+Handler = Callable[[Request, Responder], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a DICOM service plugs into the association layer.
+
+    ``abstract_syntaxes`` are offered to requestors (the SOP classes served);
+    ``handlers`` maps each DIMSE command field it serves (PS3.7 E.1: 0x0020
+    C-FIND-RQ, 0x0030 C-ECHO-RQ, 0x0140 N-CREATE-RQ, ...) to its handler.
+    """
+
+    name: str
+    abstract_syntaxes: tuple[str, ...]
+    handlers: dict[int, Handler]

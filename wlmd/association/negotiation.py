@@ -1,0 +1,154 @@
+"""A-ASSOCIATE-RQ in, A-ASSOCIATE-AC or -RJ out (PS3.8 7.1, 9.3.2-9.3.4; PS3.7 D.3.3).
+
+Decoding and encoding are pynetdicom's (:class:`pynetdicom.pdu.A_ASSOCIATE_RQ`
+and ``_AC``), and so is the presentation context negotiation
+(:func:`pynetdicom.presentation.negotiate_as_acceptor`), so the answers are
+those wlmd gave when pynetdicom ran the whole association: our transfer
+syntax preference decides (as wlmscpfs's +x options), SCP/SCU role selection
+is answered as pynetdicom answers it for contexts without a configured role
+(no role item), asynchronous operations, user identity and SOP class
+(common) extended negotiation get no response item (a window of 1, the
+identity not checked: PS3.7 D.3.3.3, D.3.3.7), and the user information
+carries -pdu, our implementation class UID and version name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.uid import UID
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import (
+    A_ASSOCIATE,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+    MaximumLengthNotification,
+    SCP_SCU_RoleSelectionNegotiation,
+)
+from pynetdicom.presentation import PresentationContext, build_context, negotiate_as_acceptor
+
+from wlmd.association.dimse import Context
+
+#: PS3.7 A.2.1
+APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
+
+
+@dataclass(frozen=True)
+class AcceptorIdentity:
+    """What we say about ourselves in every A-ASSOCIATE-AC."""
+
+    implementation_class_uid: str
+    implementation_version_name: str
+    max_pdu: int
+
+
+@dataclass
+class AssociateRequest:
+    """A decoded A-ASSOCIATE-RQ, as admission checks and the logs need it."""
+
+    primitive: A_ASSOCIATE
+    calling_ae_title: str
+    called_ae_title: str
+    application_context: str
+    implementation_class_uid: str
+    #: the peer's Maximum Length Received (0: no limit), for our P-DATA fragments
+    peer_max_pdu: int
+    contexts: list[PresentationContext] = field(default_factory=list)
+
+
+def _ae(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
+
+
+def decode_request(pdu: bytes) -> AssociateRequest:
+    """Decode an A-ASSOCIATE-RQ PDU; raises (ValueError, struct.error, ...) on a malformed one."""
+    decoded = A_ASSOCIATE_RQ()
+    decoded.decode(pdu)
+    primitive = decoded.to_primitive()
+    peer_max = 0
+    class_uid = ""
+    for item in primitive.user_information:  # the primitive's own getters log when absent
+        if isinstance(item, MaximumLengthNotification):
+            peer_max = int(item.maximum_length_received or 0)
+        elif isinstance(item, ImplementationClassUIDNotification):
+            class_uid = str(item.implementation_class_uid or "")
+    return AssociateRequest(
+        primitive=primitive,
+        calling_ae_title=_ae(primitive.calling_ae_title),
+        called_ae_title=_ae(primitive.called_ae_title),
+        application_context=str(primitive.application_context_name or ""),
+        implementation_class_uid=class_uid,
+        peer_max_pdu=peer_max,
+        contexts=list(primitive.presentation_context_definition_list),
+    )
+
+
+@dataclass
+class Negotiated:
+    """The outcome of presentation context negotiation."""
+
+    accepted: dict[int, Context]
+    #: the refused ones with pynetdicom's results (PS3.8 9.3.3.2), as proposed
+    refused: list[PresentationContext]
+    ac_pdu: bytes
+
+
+def negotiate(
+    request: AssociateRequest,
+    abstract_syntaxes: Sequence[str],
+    transfer_syntaxes: Sequence[str],
+    identity: AcceptorIdentity,
+) -> Negotiated:
+    """Negotiate the proposed contexts against ours and encode the A-ASSOCIATE-AC.
+
+    ``transfer_syntaxes`` is our preference, most preferred first: each
+    proposed context's transfer syntaxes are put in that order before
+    pynetdicom picks the first it supports.
+    """
+    preference = list(transfer_syntaxes)
+
+    def rank(uid: str) -> int:
+        return preference.index(uid) if uid in preference else len(preference)
+
+    for cx in request.contexts:
+        cx.transfer_syntax.sort(key=rank)
+    supported = [build_context(uid, preference) for uid in abstract_syntaxes]
+    roles = {
+        UID(str(item.sop_class_uid)): (item.scu_role, item.scp_role)
+        for item in request.primitive.user_information
+        if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
+    }
+    results, ac_roles = negotiate_as_acceptor(request.contexts, supported, roles)
+    accepted = [cx for cx in results if cx.result == 0x00]
+    refused = [cx for cx in results if cx.result != 0x00]
+
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = UID(APPLICATION_CONTEXT_NAME)
+    primitive.calling_ae_title = request.primitive.calling_ae_title
+    primitive.called_ae_title = request.primitive.called_ae_title
+    primitive.result = 0x00
+    primitive.result_source = 0x01
+    primitive.presentation_context_definition_results_list = accepted + refused
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = identity.max_pdu
+    class_uid = ImplementationClassUIDNotification()
+    class_uid.implementation_class_uid = UID(identity.implementation_class_uid)
+    version = ImplementationVersionNameNotification()
+    version.implementation_version_name = identity.implementation_version_name
+    primitive.user_information = [max_length, class_uid, version, *ac_roles]
+    ac = A_ASSOCIATE_AC()
+    ac.from_primitive(primitive)
+    return Negotiated(
+        accepted={
+            int(cx.context_id or 0): Context(
+                int(cx.context_id or 0), str(cx.abstract_syntax), str(cx.transfer_syntax[0])
+            )
+            for cx in accepted
+        },
+        refused=refused,
+        ac_pdu=bytes(ac.encode()),
+    )
