@@ -20,7 +20,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from wlmd import callers, policy, service, tls
+from wlmd import callers, policy, service, spare, tls, warmup
 from wlmd.association.wire import A_ASSOCIATE_RQ, MAX_ASSOCIATION_PDU, associate_rj
 from wlmd.config import Config, ProcessModel
 from wlmd.logsetup import LogThrottle, set_association_id
@@ -28,9 +28,12 @@ from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
 from wlmd.worker import (  # loaded before forking: workers start warm
     GRACEFUL_TIMEOUT,
+    IMPLEMENTATION_CLASS_UID,
     next_association_id,
     request_stop,
     serve_association,
+    settings,
+    stop_fd,
 )
 from wlmd.worklist.store import WorklistStore
 
@@ -39,6 +42,8 @@ LOG = logging.getLogger("wlmd.supervisor")
 #: After SIGTERM each worker aborts its association itself after GRACEFUL_TIMEOUT;
 #: one that has not exited this much later is killed.
 KILL_MARGIN = 5.0
+#: After a spare worker died without serving, wait this long before forking the next.
+SPARE_RETRY = 1.0
 
 
 class _Stop(BaseException):
@@ -86,6 +91,9 @@ class Supervisor:
         self._accept_log = LogThrottle(burst=3)
         self._flood_log = LogThrottle(burst=1)
         self._host_rejection_log = LogThrottle()
+        #: the worker forked ahead for the next connection (fork mode), see wlmd.spare
+        self.spare: spare.Spare | None = None
+        self._spare_retry_at = 0.0
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -201,6 +209,7 @@ class Supervisor:
                 self._dispatch_signals()
                 if self._stopping:
                     break
+                self._ensure_spare()
                 self.rejections.expire()
                 watch = self.store.watch
                 watched: list[socket.socket | int] = [
@@ -231,6 +240,8 @@ class Supervisor:
 
     def _wait_time(self) -> float:
         wait = self.rejections.wait_time(1.0)
+        if self.spare is None and self.config.process_model is ProcessModel.FORK:
+            wait = max(0.0, min(wait, self._spare_retry_at - time.monotonic()))
         if self._refresh_retry_at is not None:
             wait = max(0.0, min(wait, self._refresh_retry_at - time.monotonic()))
         return wait
@@ -248,6 +259,7 @@ class Supervisor:
         busy = self.store.refresh_changed()
         self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
         gc.freeze()
+        self._retire_spare()  # forked with the old snapshot: the next one starts current
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
@@ -309,7 +321,7 @@ class Supervisor:
         if rejection is not None:
             self._reject_over_limit(conn, peer, rejection, from_host)
             return
-        self._fork_worker(conn, peer)
+        self._start_worker(conn, peer)
 
     def _reject_over_limit(
         self,
@@ -366,6 +378,73 @@ class Supervisor:
             self._serving_inline = False
             self._update_title()
 
+    def _start_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        """Hand ``conn`` to the spare worker, or fork one for it if there is none."""
+        current, self.spare = self.spare, None
+        if current is not None:
+            ident = next_association_id()
+            if current.hand_over(conn, peer, ident):
+                conn.close()
+                self.workers[current.pid] = WorkerInfo(ident, peer[0], format_peer(*peer))
+                self._update_title()
+                self._ensure_spare()
+                return
+        self._fork_worker(conn, peer)
+
+    def _ensure_spare(self) -> None:
+        """Fork the spare worker if there is none (fork mode, not while stopping)."""
+        if (
+            self.spare is not None
+            or self._stopping
+            or self.config.process_model is not ProcessModel.FORK
+            or time.monotonic() < self._spare_retry_at
+        ):
+            return
+        warmup.prepare(IMPLEMENTATION_CLASS_UID)
+        ours, theirs = spare.channel_pair()
+        child_watch = self.store.watch_for_child()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            LOG.error("cannot fork a spare worker: %s", exc)
+            ours.close()
+            theirs.close()
+            if child_watch is not None:
+                child_watch.close()
+            self._spare_retry_at = time.monotonic() + SPARE_RETRY
+            return
+        if pid:
+            theirs.close()
+            if child_watch is not None:
+                child_watch.close()
+            self.spare = spare.Spare(pid, ours)
+            return
+        status = 0
+        try:
+            ours.close()
+            self.store.adopt_watch(child_watch)
+            self._become_worker(None)
+            warmup.run(settings(self.config))
+            handed = spare.wait_for_connection(theirs, stop_fd())
+            theirs.close()
+            if handed is not None:
+                conn, peer, ident = handed
+                set_title(f"worker {format_peer(*peer)}: waiting for association request")
+                serve_association(
+                    conn, peer, self.config, self.store, ident, self.callers, self.tls
+                )
+        except BaseException:
+            LOG.exception("spare worker failed")
+            status = 1
+        finally:
+            logging.shutdown()
+            os._exit(status)
+
+    def _retire_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.retire()
+            self.spare = None
+
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         child_watch = self.store.watch_for_child()
         ident = next_association_id()
@@ -396,9 +475,12 @@ class Supervisor:
             logging.shutdown()
             os._exit(status)
 
-    def _become_worker(self, peer: tuple[str, int]) -> None:
+    def _become_worker(self, peer: tuple[str, int] | None) -> None:
         """In the child: default signals, no listening sockets, die with the supervisor."""
-        set_title(f"worker {format_peer(*peer)}: waiting for association request")
+        if peer is None:
+            set_title("spare worker: waiting for a connection")
+        else:
+            set_title(f"worker {format_peer(*peer)}: waiting for association request")
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
@@ -416,6 +498,13 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare.pid:
+                self.spare.retire()
+                self.spare = None
+                if os.WIFSIGNALED(status) or os.WEXITSTATUS(status):
+                    LOG.error("spare worker %d ended before serving (status 0x%04X)", pid, status)
+                    self._spare_retry_at = time.monotonic() + SPARE_RETRY
+                continue
             info = self.workers.pop(pid, None)
             self._update_title()
             if os.WIFSIGNALED(status):
@@ -441,6 +530,9 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         self.rejections.close_all()
+        if self.spare is not None:  # it exits on EOF; reaped below like a worker
+            self.workers[self.spare.pid] = WorkerInfo("spare", "", "no one")
+            self._retire_spare()
         for pid in list(self.workers):  # each finishes its association, or aborts it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import select
+import signal
 import socket
 import ssl
 import threading
@@ -91,7 +92,8 @@ def request_stop(_signum: int = 0, _frame: object = None) -> None:
             os.write(_stop_pipe[1], b"!")
 
 
-def _stop_fd() -> int:
+def stop_fd() -> int:
+    """The descriptor request_stop() makes readable (created on first use)."""
     global _stop_pipe
     if _stop_pipe is None:
         _stop_pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -301,7 +303,7 @@ def serve_association(
     hooks = WorkerHooks(config, store, log, callers)
     services = [echo_service(log), WorklistService(config, store, log).service()]
     try:
-        link = Link(conn, stop_fd=_stop_fd() if _stop_pipe is not None or _in_worker() else None)
+        link = Link(conn, stop_fd=stop_fd() if _in_worker() else None)
         session = runtime.serve(link, services, settings(config), hooks)
         if not log.outcome.startswith("rejected"):
             log.outcome = session.outcome
@@ -324,6 +326,4 @@ def serve_association(
 
 def _in_worker() -> bool:
     """Whether SIGTERM is ours (a forked worker), not the supervisor's (--single-process)."""
-    import signal
-
     return signal.getsignal(signal.SIGTERM) is request_stop

@@ -105,7 +105,7 @@ class MessageAssembler:
         done: list[Message] = []
         for context_id, data in primitive.presentation_data_value_list:
             single = type(primitive)()
-            single.presentation_data_value_list = [(context_id, data)]
+            single.presentation_data_value_list = [[context_id, data]]  # type: ignore[list-item]
             if self._message is None:
                 self._message = DIMSEMessage()
             try:
