@@ -406,6 +406,9 @@ OPTIONS: tuple[Option, ...] = (
         value(None, "--max-associations-per-host", "max_associations_per_host",
               Param("[n]umber", Int(0), default_text="half of --max-associations; 0 = off"),
               "limit parallel associations from one peer address (IPv4 and IPv6)"),
+        value(None, "--spare-workers", "spare_workers",
+              Param("[n]umber", Int(0, 8)),
+              "fork mode: keep n workers forked and warmed up ahead of connections"),
     ),
 )
 # fmt: on

@@ -91,8 +91,8 @@ class Supervisor:
         self._accept_log = LogThrottle(burst=3)
         self._flood_log = LogThrottle(burst=1)
         self._host_rejection_log = LogThrottle()
-        #: the worker forked ahead for the next connection (fork mode), see wlmd.spare
-        self.spare: spare.Spare | None = None
+        #: workers forked ahead for the next connections (fork mode), oldest first
+        self.spares: list[spare.Spare] = []
         self._spare_retry_at = 0.0
         self.access = None
         if config.access_control:
@@ -240,7 +240,10 @@ class Supervisor:
 
     def _wait_time(self) -> float:
         wait = self.rejections.wait_time(1.0)
-        if self.spare is None and self.config.process_model is ProcessModel.FORK:
+        if (
+            len(self.spares) < self.config.spare_workers
+            and self.config.process_model is ProcessModel.FORK
+        ):
             wait = max(0.0, min(wait, self._spare_retry_at - time.monotonic()))
         if self._refresh_retry_at is not None:
             wait = max(0.0, min(wait, self._refresh_retry_at - time.monotonic()))
@@ -259,7 +262,7 @@ class Supervisor:
         busy = self.store.refresh_changed()
         self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
         gc.freeze()
-        self._retire_spare()  # forked with the old snapshot: the next one starts current
+        self._retire_spares()  # forked with the old snapshot: the next ones start current
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
@@ -379,9 +382,9 @@ class Supervisor:
             self._update_title()
 
     def _start_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
-        """Hand ``conn`` to the spare worker, or fork one for it if there is none."""
-        current, self.spare = self.spare, None
-        if current is not None:
+        """Hand ``conn`` to the oldest spare worker, or fork one for it if there is none."""
+        while self.spares:
+            current = self.spares.pop(0)
             ident = next_association_id()
             if current.hand_over(conn, peer, ident):
                 conn.close()
@@ -390,17 +393,18 @@ class Supervisor:
                 self._ensure_spare()
                 return
         self._fork_worker(conn, peer)
+        self._ensure_spare()
 
     def _ensure_spare(self) -> None:
-        """Fork the spare worker if there is none (fork mode, not while stopping)."""
+        """Fork a spare worker if fewer than --spare-workers wait (fork mode, not stopping)."""
         if (
-            self.spare is not None
+            len(self.spares) >= self.config.spare_workers
             or self._stopping
             or self.config.process_model is not ProcessModel.FORK
             or time.monotonic() < self._spare_retry_at
         ):
             return
-        warmup.prepare(IMPLEMENTATION_CLASS_UID)
+        warmup.prepare(IMPLEMENTATION_CLASS_UID, settings(self.config))
         ours, theirs = spare.channel_pair()
         child_watch = self.store.watch_for_child()
         try:
@@ -417,7 +421,7 @@ class Supervisor:
             theirs.close()
             if child_watch is not None:
                 child_watch.close()
-            self.spare = spare.Spare(pid, ours)
+            self.spares.append(spare.Spare(pid, ours))
             return
         status = 0
         try:
@@ -440,10 +444,10 @@ class Supervisor:
             logging.shutdown()
             os._exit(status)
 
-    def _retire_spare(self) -> None:
-        if self.spare is not None:
-            self.spare.retire()
-            self.spare = None
+    def _retire_spares(self) -> None:
+        for old in self.spares:
+            old.retire()
+        self.spares.clear()
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         child_watch = self.store.watch_for_child()
@@ -498,9 +502,10 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:
-                self.spare.retire()
-                self.spare = None
+            ended = next((s for s in self.spares if s.pid == pid), None)
+            if ended is not None:
+                ended.retire()
+                self.spares.remove(ended)
                 if os.WIFSIGNALED(status) or os.WEXITSTATUS(status):
                     LOG.error("spare worker %d ended before serving (status 0x%04X)", pid, status)
                     self._spare_retry_at = time.monotonic() + SPARE_RETRY
@@ -530,9 +535,9 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         self.rejections.close_all()
-        if self.spare is not None:  # it exits on EOF; reaped below like a worker
-            self.workers[self.spare.pid] = WorkerInfo("spare", "", "no one")
-            self._retire_spare()
+        for old in self.spares:  # each exits on EOF; reaped below like a worker
+            self.workers[old.pid] = WorkerInfo("spare", "", "no one")
+        self._retire_spares()
         for pid in list(self.workers):  # each finishes its association, or aborts it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

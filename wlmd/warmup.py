@@ -29,7 +29,7 @@ LOG = logging.getLogger("wlmd.worker")
 _PDUS: tuple[bytes, bytes] | None = None
 
 
-def prepare(implementation_class_uid: str) -> None:
+def prepare(implementation_class_uid: str, settings: Settings | None = None) -> None:
     """Encode (once, in the supervisor) an A-ASSOCIATE-RQ and a C-FIND-RQ for :func:`run`."""
     global _PDUS
     if _PDUS is not None:
@@ -39,6 +39,8 @@ def prepare(implementation_class_uid: str) -> None:
     except Exception as exc:  # a spare without a warm-up is only slower
         LOG.debug("warm-up PDUs not encoded: %s", exc)
         _PDUS = (b"", b"")
+    if settings is not None:  # lazily built caches (pydicom, pynetdicom) then exist before fork
+        run(settings, freeze=False)
 
 
 def _encode(implementation_class_uid: str) -> tuple[bytes, bytes]:
@@ -89,14 +91,19 @@ def _encode(implementation_class_uid: str) -> tuple[bytes, bytes]:
     return bytes(associate.encode()), pdus
 
 
-def run(settings: Settings) -> None:
-    """In a spare worker: negotiate and decode the canned PDUs, then freeze; never raises."""
+def run(settings: Settings, freeze: bool = True) -> None:
+    """In a spare worker: negotiate and decode the canned PDUs, then freeze; never raises.
+
+    No query is run: it would take the read lock, and a spare must never
+    wait for a writer before its connection arrives.
+    """
     try:
         if _PDUS is not None and _PDUS[0]:
             _exercise(settings, *_PDUS)
     except Exception as exc:  # a failed warm-up only costs speed
         LOG.debug("warm-up failed: %s", exc)
-    gc.freeze()
+    if freeze:
+        gc.freeze()
 
 
 def _exercise(settings: Settings, rq_pdu: bytes, find_pdus: bytes) -> None:

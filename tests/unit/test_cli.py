@@ -75,6 +75,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--max-associations", "1", "max_associations", 1),
     (None, "--max-associations-per-host", "0", "max_associations_per_host", 0),  # 0 = off
     (None, "--max-associations-per-host", "4", "max_associations_per_host", 4),
+    (None, "--spare-workers", "2", "spare_workers", 2),
     (None, "--sleep-before", "0", "sleep_before", 0),
     (None, "--sleep-after", "3", "sleep_after", 3),
     (None, "--sleep-during", "2", "sleep_during", 2),
