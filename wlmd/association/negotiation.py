@@ -105,9 +105,10 @@ def negotiate(
 ) -> Negotiated:
     """Negotiate the proposed contexts against ours and encode the A-ASSOCIATE-AC.
 
-    ``transfer_syntaxes`` is our preference, most preferred first: each
-    proposed context's transfer syntaxes are put in that order before
-    pynetdicom picks the first it supports.
+    ``transfer_syntaxes`` is our preference, most preferred first:
+    pynetdicom 3 picks the first of ours that the requestor proposed (as
+    wlmscpfs's +x options do). The proposed lists are put in that order too,
+    so that the refused-context log lines name them the same way.
     """
     preference = list(transfer_syntaxes)
 

@@ -159,9 +159,8 @@ class Session:
     def _drain_stop_fd(self) -> None:
         if self.link.stop_fd is None:
             return
-        with contextlib.suppress(OSError):
-            while os.read(self.link.stop_fd, 64):
-                pass
+        with contextlib.suppress(OSError):  # readable: one read does not block
+            os.read(self.link.stop_fd, 4096)
 
     # --- sending ----------------------------------------------------------------------
     def _send(self, data: bytes) -> bool:
