@@ -75,6 +75,7 @@ except ImportError:  # pragma: no cover - system python without pydicom: use the
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+import assoc as echo_bench  # noqa: E402  (bench/assoc.py's raw C-ECHO client)
 import mwlgen  # noqa: E402
 from mwlclient import (  # noqa: E402
     Association,
@@ -137,6 +138,12 @@ def parse_variants(text: str, wlmd_options: list[str]) -> list[Variant]:
     return variants
 
 
+#: samples discarded before each poll-cycle / open-association / C-ECHO series
+WARM_UP = 5
+#: at least this many poll cycles (and twice as many C-ECHO associations) per server
+POLL_CYCLES = 100
+
+
 @dataclass
 class Settings:
     sizes: list[int]
@@ -184,13 +191,25 @@ def memory(pid: int) -> dict[str, float] | None:
     return {k: round(v, 2) for k, v in out.items()}
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def children(pid: int, zombies: bool = False) -> list[int]:
-    """Children of ``pid`` (from /proc/PID/task/*/children); zombies only if asked."""
+    """Association processes of ``pid`` (/proc/PID/task/*/children); zombies only if asked.
+
+    wlmd's spare workers (--spare-workers) wait for a connection, they serve none.
+    """
     found: list[int] = []
     with contextlib.suppress(OSError):
         for task in os.listdir(f"/proc/{pid}/task"):
             with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
                 found += [int(p) for p in f.read().split()]
+    found = [p for p in found if not _cmdline(p).startswith("wlmd: spare worker")]
     if zombies:
         return found
     return [child for child in found if _state(child) not in ("Z", "X", "")]
@@ -639,6 +658,68 @@ class Measure:
             assoc.release()
         return result
 
+    # -- a modality's poll, association cost
+
+    def poll_cycles(self, count: int) -> dict[str, Any]:
+        """Full poll cycles: connect, associate, PatientID C-FIND, release (one after another)."""
+        pool = self.db.queries["patient_id"]
+        cycles: list[float] = []
+        fails = Failures()
+        deadline = time.monotonic() + self.s.series_budget
+        for j in range(count + WARM_UP):
+            if j and time.monotonic() > deadline:
+                break
+            started = time.perf_counter()
+            try:
+                with self.open() as assoc:
+                    keys = identifier(pool[j % len(pool)])
+                    result = assoc.find(keys, deadline_s=self.s.io_timeout)
+                    assoc.release()
+            except (DicomError, OSError) as exc:
+                fails.add(exc)
+                continue
+            if result.status != 0:
+                fails.add(DicomError(f"final status 0x{result.status:04X}"))
+            elif j >= WARM_UP:
+                cycles.append(time.perf_counter() - started)
+        return {**summary(cycles), "samples": len(cycles), **fails.as_dict()}
+
+    def open_association_finds(self, count: int) -> dict[str, Any]:
+        """PatientID C-FINDs one after another on one open association (request → final)."""
+        pool = self.db.queries["patient_id"]
+        latencies: list[float] = []
+        fails = Failures()
+        with self.open() as assoc:
+            for j in range(count + WARM_UP):
+                try:
+                    keys = identifier(pool[j % len(pool)])
+                    result = assoc.find(keys, deadline_s=self.s.io_timeout)
+                except (DicomError, OSError) as exc:
+                    fails.add(exc)
+                    break
+                if j >= WARM_UP:
+                    latencies.append(result.latency)
+            with contextlib.suppress(DicomError, OSError):
+                assoc.release()
+        return {**summary(latencies), "samples": len(latencies), **fails.as_dict()}
+
+    def echo_associations(self, count: int) -> dict[str, Any]:
+        """C-ECHO associations per second, one after another (bench/assoc.py's raw client)."""
+        rq = echo_bench.associate_rq(AREA, CALLING)
+        echo = echo_bench.echo_rq()
+        for _ in range(WARM_UP):
+            echo_bench.raw_echo(self.server.port, rq, echo)
+        started = time.perf_counter()
+        setups = []
+        for _ in range(count):
+            setups.append(echo_bench.raw_echo(self.server.port, rq, echo).setup)
+        elapsed = time.perf_counter() - started
+        return {
+            "assoc_per_s": round(count / elapsed, 1),
+            "setup": summary(setups),
+            "samples": count,
+        }
+
     # -- throughput
 
     def throughput(self, concurrency: int) -> dict[str, Any]:
@@ -856,6 +937,11 @@ def measure_server(server: Server, db: mwlgen.Database, s: Settings) -> dict[str
         progress(f"{label}: match-all")
         res["match_all"] = phase("match-all", lambda: m.series("match_all", [{}], s.repeat_all))
         res["association_setup"] = {**summary(m.setups), "samples": len(m.setups)}
+        progress(f"{label}: poll cycles, C-FIND on an open association, C-ECHO associations")
+        cycles = max(s.repeat, POLL_CYCLES)
+        res["poll_cycle"] = phase("poll cycle", lambda: m.poll_cycles(cycles))
+        res["open_find"] = phase("open association", lambda: m.open_association_finds(cycles))
+        res["echo"] = phase("C-ECHO associations", lambda: m.echo_associations(2 * cycles))
         mem["worker"] = phase("worker memory", m.worker_memory)
         throughput = {}
         for c in s.concurrency:
@@ -906,6 +992,8 @@ def total_failures(res: dict[str, Any]) -> int:
         *(res.get("throughput") or {}).values(),
         res.get("visibility_new"),
         res.get("visibility_changed"),
+        res.get("poll_cycle"),
+        res.get("open_find"),
     ]:
         if isinstance(block, dict):
             total += int(block.get("failures", 0))
@@ -920,6 +1008,10 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("start-up: first query answered (ms)", ("startup", "first_query_ms")),
     ("association set-up median (ms)", ("association_setup", "median_ms")),
     ("association set-up p95 (ms)", ("association_setup", "p95_ms")),
+    ("poll cycle median (ms)", ("poll_cycle", "median_ms")),
+    ("poll cycle p95 (ms)", ("poll_cycle", "p95_ms")),
+    ("C-FIND on an open association median (ms)", ("open_find", "median_ms")),
+    ("C-ECHO associations per second", ("echo", "assoc_per_s")),
     *[
         row
         for kind in KINDS
@@ -1044,6 +1136,20 @@ def targets(sizes: dict[str, Any]) -> list[dict[str, Any]]:
         for label, res in results.items():
             if label == "wlmscpfs":
                 continue
+            if n in (10, 100) and base is not None:
+                for name, path, limit, higher in (
+                    ("poll cycle median", ("poll_cycle", "median_ms"), 1.0, False),
+                    ("association set-up median", ("association_setup", "median_ms"), 2.0, False),
+                    ("C-ECHO associations/s", ("echo", "assoc_per_s"), 0.5, True),
+                    ("C-FIND on an open association", ("open_find", "median_ms"), 1.0, False),
+                ):
+                    if name.startswith("C-FIND") and n != 10:
+                        continue
+                    a, b = lookup(res, path), lookup(base, path)
+                    if a is not None and b:
+                        sign = "≥" if higher else "≤"
+                        what = f"N={n} {label} {name} / wlmscpfs {sign} {limit:g}"
+                        add(what, a / b, limit, higher)
             if n == 10_000 and base is not None:
                 for kind in KINDS:
                     a = lookup(res, ("queries", kind, "median_ms"))

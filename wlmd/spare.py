@@ -8,13 +8,17 @@ so each page it touches is copied first. Measured on the poll cycle
 ~7 ms of the ~10 ms a forked worker needed, against ~2 ms when the same
 code ran in an already warm process.
 
-So the supervisor keeps one worker forked ahead: it has run the association
-layer once on canned PDUs (:func:`wlmd.worker.warm_up`), frozen what it holds
-(``gc.freeze``), and waits on a socket pair. An accepted connection is passed
-to it with SCM_RIGHTS together with its association tag and peer; it then
-serves that one association and exits, exactly as a worker forked for it,
-and the supervisor forks the next spare. Limits, access control and
-rejections stay in the supervisor, before the hand-over.
+So with ``--spare-workers N`` the supervisor keeps N workers forked ahead:
+each has run one canned association through the association layer
+(:mod:`wlmd.warmup`), frozen what it holds (``gc.freeze``), and waits on a
+socket pair. An accepted connection is passed to one with SCM_RIGHTS,
+together with its association tag and peer, after the supervisor's limits,
+access control and rejections. The worker serves that association; then it
+says "ready" on the socket pair and serves the next one handed to it (one at
+a time, at most :data:`MAX_ASSOCIATIONS` in all, as Apache's
+MaxConnectionsPerChild or gunicorn's max_requests), because a process that
+has served once no longer pays for the copies. A worker forked before the
+last snapshot refresh, or one too many, is sent away (EOF) and exits.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ import logging
 import os
 import select
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LOG = logging.getLogger("wlmd.supervisor")
 
 #: what the supervisor sends with the descriptor: "tag host port", ASCII
 _MESSAGE_MAX = 512
+#: associations one spare worker serves (one after another) before it exits
+MAX_ASSOCIATIONS = 100
+#: what a spare worker says when it has finished an association
+READY = b"r"
 
 
 @dataclass
@@ -38,6 +47,8 @@ class Spare:
 
     pid: int
     channel: socket.socket
+    #: the supervisor's snapshot generation when it was forked
+    generation: int = 0
 
     def hand_over(self, conn: socket.socket, peer: tuple[str, int], ident: str) -> bool:
         """Pass ``conn`` to the spare; False if it is gone (the caller forks instead)."""
@@ -45,10 +56,16 @@ class Spare:
         try:
             socket.send_fds(self.channel, [message], [conn.fileno()])
         except OSError:
+            self.retire()
             return False
-        finally:
-            self.channel.close()
         return True
+
+    def finished(self) -> bool:
+        """After the channel became readable: True if the worker is ready for another."""
+        try:
+            return self.channel.recv(16) == READY
+        except OSError:
+            return False
 
     def retire(self) -> None:
         """The spare is no longer wanted (stale snapshot, stopping): it exits on EOF."""
@@ -95,3 +112,23 @@ def wait_for_connection(
         except ValueError:
             conn.close()
             return None
+
+
+def serve_connections(
+    channel: socket.socket,
+    stop_fd: int,
+    serve: Callable[[socket.socket, tuple[str, int], str], None],
+    stopping: Callable[[], bool],
+) -> None:
+    """In the spare: serve the connections handed over, one at a time, until sent away."""
+    for _ in range(MAX_ASSOCIATIONS):
+        handed = wait_for_connection(channel, stop_fd)
+        if handed is None:
+            return
+        serve(*handed)
+        if stopping():
+            return
+        try:
+            channel.send(READY)
+        except OSError:
+            return

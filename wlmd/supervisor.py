@@ -34,6 +34,7 @@ from wlmd.worker import (  # loaded before forking: workers start warm
     serve_association,
     settings,
     stop_fd,
+    stop_requested,
 )
 from wlmd.worklist.store import WorklistStore
 
@@ -93,6 +94,9 @@ class Supervisor:
         self._host_rejection_log = LogThrottle()
         #: workers forked ahead for the next connections (fork mode), oldest first
         self.spares: list[spare.Spare] = []
+        #: spare workers serving an association, by pid: they come back when done
+        self.busy_spares: dict[int, spare.Spare] = {}
+        self._generation = 0
         self._spare_retry_at = 0.0
         self.access = None
         if config.access_control:
@@ -216,6 +220,7 @@ class Supervisor:
                     *self.sockets,
                     self._wake_r,
                     *self.rejections.sockets(),
+                    *(s.channel for s in self.busy_spares.values()),
                 ]
                 if watch is not None:
                     watched.append(watch.fileno())
@@ -232,6 +237,8 @@ class Supervisor:
                         continue  # handled above, before accepting: workers fork current
                     elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
+                    elif self._spare_channel(sock) is not None:
+                        self._spare_finished(self._spare_channel(sock))  # type: ignore[arg-type]
                     else:
                         self.rejections.on_readable(sock)  # type: ignore[arg-type]
         finally:
@@ -241,7 +248,7 @@ class Supervisor:
     def _wait_time(self) -> float:
         wait = self.rejections.wait_time(1.0)
         if (
-            len(self.spares) < self.config.spare_workers
+            len(self.spares) + len(self.busy_spares) < self.config.spare_workers
             and self.config.process_model is ProcessModel.FORK
         ):
             wait = max(0.0, min(wait, self._spare_retry_at - time.monotonic()))
@@ -262,6 +269,7 @@ class Supervisor:
         busy = self.store.refresh_changed()
         self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
         gc.freeze()
+        self._generation += 1
         self._retire_spares()  # forked with the old snapshot: the next ones start current
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
@@ -388,6 +396,7 @@ class Supervisor:
             ident = next_association_id()
             if current.hand_over(conn, peer, ident):
                 conn.close()
+                self.busy_spares[current.pid] = current
                 self.workers[current.pid] = WorkerInfo(ident, peer[0], format_peer(*peer))
                 self._update_title()
                 self._ensure_spare()
@@ -396,9 +405,13 @@ class Supervisor:
         self._ensure_spare()
 
     def _ensure_spare(self) -> None:
-        """Fork a spare worker if fewer than --spare-workers wait (fork mode, not stopping)."""
+        """Fork a spare worker (fork mode, not while stopping) when one is missing.
+
+        Missing: fewer than --spare-workers idle or serving (those come back).
+        Connections beyond them get a worker forked for each, as without spares.
+        """
         if (
-            len(self.spares) >= self.config.spare_workers
+            len(self.spares) + len(self.busy_spares) >= self.config.spare_workers
             or self._stopping
             or self.config.process_model is not ProcessModel.FORK
             or time.monotonic() < self._spare_retry_at
@@ -421,7 +434,7 @@ class Supervisor:
             theirs.close()
             if child_watch is not None:
                 child_watch.close()
-            self.spares.append(spare.Spare(pid, ours))
+            self.spares.append(spare.Spare(pid, ours, self._generation))
             return
         status = 0
         try:
@@ -429,20 +442,40 @@ class Supervisor:
             self.store.adopt_watch(child_watch)
             self._become_worker(None)
             warmup.run(settings(self.config))
-            handed = spare.wait_for_connection(theirs, stop_fd())
-            theirs.close()
-            if handed is not None:
-                conn, peer, ident = handed
-                set_title(f"worker {format_peer(*peer)}: waiting for association request")
-                serve_association(
-                    conn, peer, self.config, self.store, ident, self.callers, self.tls
-                )
+            spare.serve_connections(theirs, stop_fd(), self._serve_handed, stop_requested)
         except BaseException:
             LOG.exception("spare worker failed")
             status = 1
         finally:
             logging.shutdown()
             os._exit(status)
+
+    def _serve_handed(self, conn: socket.socket, peer: tuple[str, int], ident: str) -> None:
+        """In a spare worker: one association handed over by the supervisor."""
+        set_title(f"worker {format_peer(*peer)}: waiting for association request")
+        serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
+        set_title("spare worker: waiting for a connection")
+
+    def _spare_channel(self, sock: object) -> spare.Spare | None:
+        return next((s for s in self.busy_spares.values() if s.channel is sock), None)
+
+    def _spare_finished(self, done: spare.Spare) -> None:
+        """A busy spare worker's channel is readable: it finished its association (or exited)."""
+        del self.busy_spares[done.pid]
+        if not done.finished():  # it exited (or crashed): reap() reports it
+            done.retire()
+            return
+        info = self.workers.pop(done.pid, None)
+        self._update_title()
+        if (
+            info is not None
+            and not self._stopping
+            and done.generation == self._generation
+            and len(self.spares) < self.config.spare_workers
+        ):
+            self.spares.insert(0, done)  # the most recently used is the warmest
+        else:
+            done.retire()
 
     def _retire_spares(self) -> None:
         for old in self.spares:
@@ -490,6 +523,10 @@ class Supervisor:
         signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
         for sock in self.sockets:
             sock.close()
+        for other in [*self.spares, *self.busy_spares.values()]:
+            other.channel.close()  # so that a retired spare sees EOF, not our copy
+        self.spares = []
+        self.busy_spares = {}
         os.close(self._wake_r)
         os.close(self._wake_w)
         _die_with_parent(self.pid)
@@ -502,6 +539,9 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            busy = self.busy_spares.pop(pid, None)
+            if busy is not None:
+                busy.retire()
             ended = next((s for s in self.spares if s.pid == pid), None)
             if ended is not None:
                 ended.retire()
@@ -538,6 +578,9 @@ class Supervisor:
         for old in self.spares:  # each exits on EOF; reaped below like a worker
             self.workers[old.pid] = WorkerInfo("spare", "", "no one")
         self._retire_spares()
+        for busy in self.busy_spares.values():
+            busy.retire()  # it exits after its association (SIGTERM below)
+        self.busy_spares.clear()
         for pid in list(self.workers):  # each finishes its association, or aborts it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

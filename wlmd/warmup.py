@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 from io import BytesIO
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
-from wlmd.association.dimse import MessageAssembler, Request
-from wlmd.association.negotiation import APPLICATION_CONTEXT_NAME, decode_request, negotiate
+from wlmd.association import runtime
+from wlmd.association.dimse import Request, Responder, Service
+from wlmd.association.link import Link
+from wlmd.association.negotiation import APPLICATION_CONTEXT_NAME
 from wlmd.association.runtime import Settings
-from wlmd.association.wire import C_FIND_RSP, response_command_set
+from wlmd.association.wire import C_FIND_RQ, pending_command_set
 from wlmd.services.echo import VERIFICATION
 from wlmd.services.mwl import MODALITY_WORKLIST_FIND
 
 LOG = logging.getLogger("wlmd.worker")
+
+#: A-RELEASE-RQ (PS3.8 9.3.6), as the requestor of the warm-up association sends it
+RELEASE_RQ = bytes.fromhex("05000000000400000000")
 
 _PDUS: tuple[bytes, bytes] | None = None
 
@@ -92,7 +98,7 @@ def _encode(implementation_class_uid: str) -> tuple[bytes, bytes]:
 
 
 def run(settings: Settings, freeze: bool = True) -> None:
-    """In a spare worker: negotiate and decode the canned PDUs, then freeze; never raises.
+    """In a spare worker: one canned association through the runtime, then freeze; never raises.
 
     No query is run: it would take the read lock, and a spare must never
     wait for a writer before its connection arrives.
@@ -107,23 +113,25 @@ def run(settings: Settings, freeze: bool = True) -> None:
 
 
 def _exercise(settings: Settings, rq_pdu: bytes, find_pdus: bytes) -> None:
-    request = decode_request(rq_pdu)
-    negotiated = negotiate(
-        request,
-        [VERIFICATION, MODALITY_WORKLIST_FIND],
-        settings.transfer_syntaxes,
-        settings.identity,
-    )
-    assembler = MessageAssembler()
-    pos = 0
-    while pos < len(find_pdus):
-        end = pos + 6 + int.from_bytes(find_pdus[pos + 2 : pos + 6], "big")
-        for message in assembler.add(find_pdus[pos:end]):
-            context = negotiated.accepted.get(message.context_id)
-            if context is None:
-                continue
-            find = Request(message.primitive, context, message.command_field)
-            for element in find.data_set():
-                _ = element.value
-            response_command_set(C_FIND_RSP, find.sop_class_uid, find.message_id, 0)
-        pos = end
+    """One whole association through the runtime, over a socket pair: RQ, C-FIND, release."""
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(rq_pdu + find_pdus + RELEASE_RQ)
+        theirs.shutdown(socket.SHUT_WR)
+        services = [
+            Service("verification", (VERIFICATION,), {}),
+            Service("warm-up", (MODALITY_WORKLIST_FIND,), {C_FIND_RQ: _answer}),
+        ]
+        runtime.serve(Link(ours), services, settings, runtime.Hooks())
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _answer(request: Request, responder: Responder) -> None:
+    for element in request.data_set():
+        _ = element.value
+    command = pending_command_set(request.sop_class_uid, request.message_id, 0xFF00)
+    responder.send(command, b"")
+    responder.flush()
+    responder.respond(0x0000)

@@ -92,6 +92,11 @@ def request_stop(_signum: int = 0, _frame: object = None) -> None:
             os.write(_stop_pipe[1], b"!")
 
 
+def stop_requested() -> bool:
+    """Whether this worker got SIGTERM (it serves no further association)."""
+    return _stop_requested.is_set()
+
+
 def stop_fd() -> int:
     """The descriptor request_stop() makes readable (created on first use)."""
     global _stop_pipe
