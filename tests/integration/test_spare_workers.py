@@ -1,0 +1,115 @@
+"""--spare-workers: workers forked ahead, handed connections, reused, sent away, stopped.
+
+Real wlmd over TCP on 127.0.0.1, queried with DCMTK's findscu and the raw
+client; processes are read from /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import servers
+from tests.helpers.dcmtk import findscu
+from tests.helpers.rawclient import Association, identifier
+from tests.helpers.worklists import complete_entry, make_area, write_wl
+
+AREA = "WLMD"
+WAIT = 10.0
+
+
+def wait_for(condition: Callable[[], object], what: str) -> object:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.02)  # poll interval of /proc, not synchronisation
+    pytest.fail(f"timed out waiting for {what}", pytrace=False)
+
+
+def children(pid: int) -> dict[int, str]:
+    kids: dict[int, str] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            listed = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for kid in map(int, listed):
+            with contextlib.suppress(OSError):
+                kids[kid] = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return kids
+
+
+def spares(server: servers.Server) -> list[int]:
+    return [p for p, t in children(server.proc.pid).items() if "spare worker" in t]
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    make_area(tmp_path, AREA, {f"e{n}.wl": complete_entry(PatientID=f"P{n}") for n in range(3)})
+    return tmp_path
+
+
+def query(server: servers.Server, patient_id: str) -> int:
+    with Association.open("127.0.0.1", server.port, AREA, io_timeout=WAIT) as assoc:
+        result = assoc.find(identifier({"PatientID": patient_id}), deadline_s=WAIT)
+        assert result.status == 0x0000
+        assoc.release()
+    return int(result.matches)
+
+
+def served_by(log: str) -> list[str]:
+    """The pid of each process that logged an association line, in order."""
+    return re.findall(r"wlmd\[(\d+)\] INFO \[\S+\] association BENCH -> WLMD", log)
+
+
+def test_spares_serve_associations_one_after_another(data_root: Path) -> None:
+    with servers.wlmd(data_root, ["-v", "--spare-workers", "2"]) as server:
+        ready = wait_for(lambda: len(spares(server)) == 2, "two spare workers")
+        assert ready
+        for n in range(6):
+            assert query(server, f"P{n % 3}") == 1
+        result = findscu(server.port, aec=AREA, keys=["PatientID"])  # DCMTK too
+        assert result.final_status == 0x0000 and len(result.datasets) == 3
+        wait_for(lambda: len(spares(server)) == 2, "both spares back")
+        log = server.log()
+    pids = served_by(log)
+    assert len(pids) == 6, log
+    assert len(set(pids)) <= 2, f"not reused: {pids}"  # at most the two spares served
+    assert " ERROR " not in log and "Traceback" not in log, log
+
+
+def test_a_new_file_is_seen_by_a_reused_spare(data_root: Path) -> None:
+    with servers.wlmd(data_root, ["--spare-workers", "1"]) as server:
+        wait_for(lambda: spares(server), "the spare worker")
+        assert query(server, "NEW") == 0
+        write_wl(data_root / AREA / "new.wl", complete_entry(PatientID="NEW"))
+        wait_for(lambda: query(server, "NEW") == 1, "the new entry")
+
+
+def test_sigterm_stops_spares_and_the_supervisor(data_root: Path) -> None:
+    with servers.wlmd(data_root, ["-v", "--spare-workers", "2"]) as server:
+        wait_for(lambda: len(spares(server)) == 2, "two spare workers")
+        assert query(server, "P1") == 1
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(WAIT)
+        assert time.monotonic() - started < servers.STOP_TIMEOUT
+        assert server.proc.returncode == 0
+        log = server.log()
+    assert "killing worker" not in log and " ERROR " not in log, log
+    assert "stopped" in log
+
+
+def test_single_process_mode_has_no_spares(data_root: Path) -> None:
+    with servers.wlmd(data_root, ["-s", "--spare-workers", "2"]) as server:
+        assert query(server, "P2") == 1
+        assert children(server.proc.pid) == {}
