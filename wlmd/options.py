@@ -408,7 +408,7 @@ OPTIONS: tuple[Option, ...] = (
               "limit parallel associations from one peer address (IPv4 and IPv6)"),
         value(None, "--spare-workers", "spare_workers",
               Param("[n]umber", Int(0, 8)),
-              "fork mode: keep n workers forked and warmed up ahead of connections"),
+              "fork mode: keep n warmed-up workers that serve associations in turn"),
     ),
 )
 # fmt: on

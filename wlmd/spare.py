@@ -1,4 +1,4 @@
-"""A pre-forked spare worker: the fork happens before the connection arrives, not after.
+"""Spare workers (--spare-workers): forked before their connections arrive, reused in turn.
 
 Forking a worker per association keeps associations apart (as wlmscpfs's
 fork per association), but in CPython the new process also pays for
@@ -121,12 +121,12 @@ def serve_connections(
     stopping: Callable[[], bool],
 ) -> None:
     """In the spare: serve the connections handed over, one at a time, until sent away."""
-    for _ in range(MAX_ASSOCIATIONS):
+    for count in range(1, MAX_ASSOCIATIONS + 1):
         handed = wait_for_connection(channel, stop_fd)
         if handed is None:
             return
         serve(*handed)
-        if stopping():
+        if stopping() or count == MAX_ASSOCIATIONS:  # no "ready": nothing more is handed
             return
         try:
             channel.send(READY)
