@@ -450,3 +450,9 @@ def test_supervisor_rejection_bytes_equal_pynetdicom_encoding() -> None:
     pdu = A_ASSOCIATE_RJ()
     pdu.result, pdu.source, pdu.reason_diagnostic = 2, 3, 2
     assert wire.associate_rj(2, 3, 2) == bytes(pdu.encode())
+
+
+def test_a_non_ascii_sop_class_uid_is_echoed_not_fatal() -> None:
+    """Found by the network fuzzer: a mutated Affected SOP Class UID with a byte 0x80."""
+    command = wire.response_command_set(wire.C_FIND_RSP, "1.2.840.10008.5.1.4.3\x80", 1, 0)
+    assert b"1.2.840.10008.5.1.4.3?" in command

@@ -131,7 +131,7 @@ def response_command_set(
     Being Responded To, Command Data Set Type, Status, and for failures the
     Offending Element (AT) and Error Comment (LO, at most 64 characters; PS3.7 C.4).
     """
-    uid = sop_class_uid.encode("ascii")
+    uid = sop_class_uid.encode("ascii", "replace")  # a fuzzed request's UID is echoed, never fatal
     if len(uid) % 2:
         uid += b"\x00"
     parts = [

@@ -174,7 +174,8 @@ class WorklistService:
                 identifier = encode_identifier(response, encoding, self.config.compression_level)
                 responder.send(command, identifier)
                 sent += 1
-            responder.flush()
+            if self.config.sleep_during:  # seen before the pause; else with the final response
+                responder.flush()
         except OSError as exc:
             LOG.warning("C-FIND responses to %s not sent: %s", self.log.calling, exc)
             responder.session.is_established = False
