@@ -237,10 +237,11 @@ class Supervisor:
                         continue  # handled above, before accepting: workers fork current
                     elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
-                    elif self._spare_channel(sock) is not None:
-                        self._spare_finished(self._spare_channel(sock))  # type: ignore[arg-type]
-                    else:
+                    elif (done := self._spare_channel(sock)) is not None:
+                        self._spare_finished(done)
+                    elif self.rejections.waiting(sock):
                         self.rejections.on_readable(sock)  # type: ignore[arg-type]
+                    # else: a spare's channel, closed earlier in this round (reaped, retired)
         finally:
             self._shutdown()
         return 0
@@ -639,6 +640,9 @@ class PendingRejections:
 
     def sockets(self) -> list[socket.socket]:
         return list(self._pending)
+
+    def waiting(self, conn: object) -> bool:
+        return conn in self._pending
 
     def wait_time(self, default: float) -> float:
         if not self._pending:

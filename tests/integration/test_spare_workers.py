@@ -113,3 +113,32 @@ def test_single_process_mode_has_no_spares(data_root: Path) -> None:
     with servers.wlmd(data_root, ["-s", "--spare-workers", "2"]) as server:
         assert query(server, "P2") == 1
         assert children(server.proc.pid) == {}
+
+
+def test_a_burst_beyond_the_spares_is_served_and_the_supervisor_lives(data_root: Path) -> None:
+    """Found by bench/run.py: concurrent associations killed the supervisor when a spare
+    ended (MAX_ASSOCIATIONS served) in the same round as an accept (its channel, closed
+    by reap(), was then read as a pending rejection)."""
+    import threading
+
+    results: list[object] = []
+
+    def client(n: int) -> None:
+        for k in range(80):  # the spares reach MAX_ASSOCIATIONS and are replaced meanwhile
+            try:
+                results.append(query(server, f"P{(n + k) % 3}"))
+            except Exception as exc:
+                results.append(exc)
+
+    with servers.wlmd(data_root, ["--spare-workers", "2", "--max-associations", "60"]) as server:
+        wait_for(lambda: len(spares(server)) == 2, "two spare workers")
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT * 6)
+        assert server.alive(), server.log()
+        assert query(server, "P1") == 1
+        log = server.log()
+    assert results.count(1) == len(results) == 480, [r for r in results if r != 1][:5]
+    assert "Traceback" not in log, log
