@@ -20,8 +20,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from wlmd import callers, policy, service, spare, tls, warmup
-from wlmd.association.wire import A_ASSOCIATE_RQ, MAX_ASSOCIATION_PDU, associate_rj
+from wlmd import callers, listening, policy, rejections, service, spare, tls, warmup
 from wlmd.config import Config, ProcessModel
 from wlmd.logsetup import LogThrottle, set_association_id
 from wlmd.peers import format_peer, presentable_address
@@ -87,11 +86,8 @@ class Supervisor:
         self._stopping = False
         self._serving_inline = False
         self.pid = os.getpid()
-        self.rejections = PendingRejections(float(config.acse_timeout))
-        self._rejection_log = LogThrottle()
+        self.rejections = rejections.PendingRejections(float(config.acse_timeout))
         self._accept_log = LogThrottle(burst=3)
-        self._flood_log = LogThrottle(burst=1)
-        self._host_rejection_log = LogThrottle()
         #: workers forked ahead for the next connections (fork mode), oldest first
         self.spares: list[spare.Spare] = []
         #: spare workers serving an association, by pid: they come back when done
@@ -106,62 +102,8 @@ class Supervisor:
 
     # --- start-up --------------------------------------------------------------------
     def listen(self) -> None:
-        """Bind the port: the given address, or all interfaces (IPv6 + IPv4 where possible).
-
-        Under socket activation (``wlmd.socket``) the sockets systemd passed
-        are used instead, and the port and listen address are not bound.
-        """
-        inherited = service.inherited_sockets()
-        if inherited:
-            self.sockets.extend(inherited)
-            LOG.info(
-                "listening on %s (socket from systemd, %s mode)",
-                self.listening_on(),
-                self.config.process_model.value,
-            )
-            self._warn_unused_listen_settings()
-            return
-        address = self.config.listen_address
-        port = self.config.port
-        if address:
-            try:
-                infos = socket.getaddrinfo(
-                    address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-                )
-            except socket.gaierror as exc:
-                raise ListenError(_where((address, port)), exc) from None
-            family, _, _, _, sockaddr = infos[0]
-            self.sockets.append(_bind(family, sockaddr))
-        else:
-            try:
-                sock = _bind(socket.AF_INET6, ("::", port), dual_stack=True)
-            except ListenError as v6_error:
-                try:
-                    sock = _bind(socket.AF_INET, ("0.0.0.0", port))
-                except ListenError as v4_error:
-                    # Say why [::] failed, unless that was only "no IPv6 here".
-                    raise (v4_error if v6_error.errno in _NO_IPV6 else v6_error) from None
-            self.sockets.append(sock)
-        LOG.info("listening on %s (%s mode)", self.listening_on(), self.config.process_model.value)
-
-    def _warn_unused_listen_settings(self) -> None:
-        """Say so when the port or listen address configured is not the socket's.
-
-        Under socket activation (the packaged default) the socket unit decides
-        where wlmd listens; an administrator who changed ``port`` in wlmd.conf
-        would otherwise wonder why nothing listens there.
-        """
-        ports = {s.getsockname()[1] for s in self.sockets}
-        if self.config.port not in ports or self.config.listen_address:
-            LOG.warning(
-                "port %d%s not used: systemd passed the listening socket %s "
-                "(change it in the socket unit: systemctl edit wlmd.socket)",
-                self.config.port,
-                f" and listen address {self.config.listen_address}"
-                if self.config.listen_address
-                else "",
-                self.listening_on(),
-            )
+        """Bind the port, or take systemd's sockets (:func:`wlmd.listening.listen`)."""
+        self.sockets.extend(listening.listen(self.config))
 
     def file_descriptors(self) -> list[int]:
         """Descriptors that must survive daemonising: sockets, wake-up pipe, inotify watch."""
@@ -189,7 +131,7 @@ class Supervisor:
         gc.freeze()  # loaded objects stay out of the collector's way, in us and in workers
 
     def listening_on(self) -> str:
-        return ", ".join(_where(s.getsockname()) for s in self.sockets)
+        return listening.listening_on(self.sockets)
 
     # --- main loop ---------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -331,49 +273,16 @@ class Supervisor:
             max_per_host=self.max_per_host,
         )
         if rejection is not None:
-            self._reject_over_limit(conn, peer, rejection, from_host)
+            self.rejections.reject_over_limit(
+                conn,
+                peer,
+                rejection,
+                running=len(self.workers),
+                from_host=from_host,
+                max_per_host=self.max_per_host,
+            )
             return
         self._start_worker(conn, peer)
-
-    def _reject_over_limit(
-        self,
-        conn: socket.socket,
-        peer: tuple[str, int],
-        rejection: policy.Rejection,
-        from_host: int,
-    ) -> None:
-        """Queue an A-ASSOCIATE-RJ; log it (a flood gets a few lines, not one per attempt)."""
-        if not self.rejections.add(conn, rejection):
-            more = self._flood_log.take()
-            if more is not None:
-                LOG.warning(
-                    "%d connections over --max-associations wait for their rejection: "
-                    "closing further ones at once%s",
-                    PendingRejections.MAX_PENDING,
-                    more,
-                )
-            return
-        if rejection is policy.TOO_MANY_FROM_HOST:
-            more = self._host_rejection_log.take()
-            if more is not None:
-                LOG.warning(
-                    "association from %s rejected: %d associations from %s running "
-                    "(--max-associations-per-host %d)%s",
-                    format_peer(*peer),
-                    from_host,
-                    peer[0],
-                    self.max_per_host,
-                    more,
-                )
-            return
-        more = self._rejection_log.take()
-        if more is not None:
-            LOG.warning(
-                "association from %s rejected: %d associations running (--max-associations)%s",
-                format_peer(*peer),
-                len(self.workers),
-                more,
-            )
 
     def _serve_inline(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         self._serving_inline = True
@@ -607,130 +516,6 @@ class Supervisor:
                 break
             self.workers.pop(pid, None)
         LOG.info("stopped")
-
-
-class PendingRejections:
-    """Connections to answer with A-ASSOCIATE-RJ, handled inside the select loop.
-
-    The supervisor reads each A-ASSOCIATE-RQ without blocking and without
-    forking, so a silent peer over the limit cannot stall accepting, reaping
-    or signal handling; it is dropped after the ACSE timeout. The whole RQ is
-    read before answering: closing with unread data would reset the
-    connection and the peer might never see the rejection.
-    """
-
-    #: an A-ASSOCIATE-RQ is a few hundred bytes; never buffer more (as workers: 64 KiB)
-    MAX_RQ = MAX_ASSOCIATION_PDU
-    #: connections waiting for their rejection at once; more are closed straight away,
-    #: so a flood of silent connections cannot take every file descriptor
-    MAX_PENDING = 64
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._pending: dict[socket.socket, tuple[float, bytearray, policy.Rejection]] = {}
-
-    def add(self, conn: socket.socket, rejection: policy.Rejection) -> bool:
-        """Queue ``conn`` for its A-ASSOCIATE-RJ; False (and closed) if too many wait."""
-        if len(self._pending) >= self.MAX_PENDING:
-            conn.close()
-            return False
-        conn.setblocking(False)
-        self._pending[conn] = (time.monotonic() + self.timeout, bytearray(), rejection)
-        return True
-
-    def sockets(self) -> list[socket.socket]:
-        return list(self._pending)
-
-    def waiting(self, conn: object) -> bool:
-        return conn in self._pending
-
-    def wait_time(self, default: float) -> float:
-        if not self._pending:
-            return default
-        soonest = min(deadline for deadline, _, _ in self._pending.values())
-        return max(0.0, min(default, soonest - time.monotonic()))
-
-    def expire(self) -> None:
-        now = time.monotonic()
-        for conn, (deadline, _, _) in list(self._pending.items()):
-            if now >= deadline:
-                self._close(conn)
-
-    def on_readable(self, conn: socket.socket) -> None:
-        _, buffer, rejection = self._pending[conn]
-        try:
-            chunk = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self._close(conn)
-            return
-        buffer += chunk
-        if buffer[0] != A_ASSOCIATE_RQ:
-            self._close(conn)
-            return
-        if len(buffer) < 6:
-            return
-        wanted = 6 + int.from_bytes(buffer[2:6], "big")
-        if len(buffer) < wanted and len(buffer) < self.MAX_RQ:
-            return
-        try:
-            conn.send(associate_rj(rejection.result, rejection.source, rejection.reason))
-            conn.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        self._close(conn)
-
-    def _close(self, conn: socket.socket) -> None:
-        self._pending.pop(conn, None)
-        conn.close()
-
-    def close_all(self) -> None:
-        for conn in list(self._pending):
-            self._close(conn)
-
-
-class ListenError(OSError):
-    """The port cannot be bound: ``str()`` is "cannot listen on ADDRESS:PORT: reason".
-
-    An OSError (``errno`` is the bind's), so start-up reports it like the
-    other system errors: one line, exit status 1.
-    """
-
-    def __init__(self, where: str, exc: OSError) -> None:
-        super().__init__(exc.errno, exc.strerror or str(exc))
-        self.where = where
-
-    def __str__(self) -> str:
-        return f"cannot listen on {self.where}: {self.strerror}"
-
-
-#: socket() or bind() on [::] failing with these means "no IPv6 here", not "port taken"
-_NO_IPV6 = (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.EADDRNOTAVAIL)
-
-
-def _bind(family: int, sockaddr: tuple, dual_stack: bool = False) -> socket.socket:  # type: ignore[type-arg]
-    try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ListenError(_where(sockaddr), exc) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
-        sock.bind(sockaddr)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise ListenError(_where(sockaddr), exc) from None
-    return sock
-
-
-def _where(sockname: tuple) -> str:  # type: ignore[type-arg]
-    return format_peer(sockname[0], sockname[1])
 
 
 def _serving(info: WorkerInfo | None) -> str:
