@@ -18,15 +18,13 @@ import select
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
 
-from wlmd import callers, listening, policy, rejections, service, spare, tls, warmup
+from wlmd import callers, listening, policy, rejections, service, spare, tls, warmup, workers
 from wlmd.config import Config, ProcessModel
-from wlmd.logsetup import LogThrottle, set_association_id
+from wlmd.logsetup import LogThrottle
 from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
 from wlmd.worker import (  # loaded before forking: workers start warm
-    GRACEFUL_TIMEOUT,
     IMPLEMENTATION_CLASS_UID,
     next_association_id,
     request_stop,
@@ -39,29 +37,12 @@ from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
 
-#: After SIGTERM each worker aborts its association itself after GRACEFUL_TIMEOUT;
-#: one that has not exited this much later is killed.
-KILL_MARGIN = 5.0
 #: After a spare worker died without serving, wait this long before forking the next.
 SPARE_RETRY = 1.0
 
 
 class _Stop(BaseException):
     """Raised by the signal handler to end an inline (single-process) association."""
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """What the supervisor knows of a worker it forked: for its log lines and the limits.
-
-    The calling and called AE titles are known only to the worker; the
-    association tag leads to its lines that name them.
-    """
-
-    ident: str  # the association tag, "a1kq2x9.17"
-    host: str  # the peer's address as counted by --max-associations-per-host
-    peer: str  # "host:port" as logged
-    started: float = field(default_factory=time.monotonic)
 
 
 class Supervisor:
@@ -77,7 +58,7 @@ class Supervisor:
         self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
         self.tls = tls.server_context(config)
         self.sockets: list[socket.socket] = []
-        self.workers: dict[int, WorkerInfo] = {}
+        self.workers = workers.Workers()
         self.max_per_host = policy.per_host_limit(
             config.max_associations, config.max_associations_per_host
         )
@@ -265,7 +246,7 @@ class Supervisor:
             self._serve_inline(conn, peer)
             return
         self.reap()
-        from_host = sum(1 for w in self.workers.values() if w.host == peer[0])
+        from_host = self.workers.from_host(peer[0])
         rejection = policy.check_connection(
             running=len(self.workers),
             from_host=from_host,
@@ -307,7 +288,7 @@ class Supervisor:
             if current.hand_over(conn, peer, ident):
                 conn.close()
                 self.busy_spares[current.pid] = current
-                self.workers[current.pid] = WorkerInfo(ident, peer[0], format_peer(*peer))
+                self.workers[current.pid] = workers.WorkerInfo(ident, peer[0], format_peer(*peer))
                 self._update_title()
                 self._ensure_spare()
                 return
@@ -407,7 +388,7 @@ class Supervisor:
             if child_watch is not None:
                 child_watch.close()
             conn.close()
-            self.workers[pid] = WorkerInfo(ident, peer[0], format_peer(*peer))
+            self.workers[pid] = workers.WorkerInfo(ident, peer[0], format_peer(*peer))
             self._update_title()
             return
         status = 0
@@ -439,16 +420,10 @@ class Supervisor:
         self.busy_spares = {}
         os.close(self._wake_r)
         os.close(self._wake_w)
-        _die_with_parent(self.pid)
+        workers.die_with_parent(self.pid)
 
     def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in workers.reaped():
             busy = self.busy_spares.pop(pid, None)
             if busy is not None:
                 busy.retire()
@@ -460,25 +435,8 @@ class Supervisor:
                     LOG.error("spare worker %d ended before serving (status 0x%04X)", pid, status)
                     self._spare_retry_at = time.monotonic() + SPARE_RETRY
                 continue
-            info = self.workers.pop(pid, None)
+            self.workers.ended(pid, status)
             self._update_title()
-            if os.WIFSIGNALED(status):
-                _log_worker(
-                    info,
-                    "worker %d%s killed by signal %d (%s)",
-                    pid,
-                    _serving(info),
-                    os.WTERMSIG(status),
-                    _signal_name(os.WTERMSIG(status)),
-                )
-            elif os.WEXITSTATUS(status):
-                _log_worker(
-                    info,
-                    "worker %d%s exited with status %d",
-                    pid,
-                    _serving(info),
-                    os.WEXITSTATUS(status),
-                )
 
     def _shutdown(self) -> None:
         service.notify("STOPPING=1")
@@ -486,56 +444,13 @@ class Supervisor:
             sock.close()
         self.rejections.close_all()
         for old in self.spares:  # each exits on EOF; reaped below like a worker
-            self.workers[old.pid] = WorkerInfo("spare", "", "no one")
+            self.workers[old.pid] = workers.WorkerInfo("spare", "", "no one")
         self._retire_spares()
         for busy in self.busy_spares.values():
             busy.retire()  # it exits after its association (SIGTERM below)
         self.busy_spares.clear()
-        for pid in list(self.workers):  # each finishes its association, or aborts it
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + GRACEFUL_TIMEOUT + KILL_MARGIN
-        while self.workers and time.monotonic() < deadline:
-            self.reap()
-            if self.workers:
-                time.sleep(0.05)
-        for pid, info in list(self.workers.items()):
-            _log_worker(
-                info,
-                "killing worker %d%s: still running %.0f s after SIGTERM",
-                pid,
-                _serving(info),
-                GRACEFUL_TIMEOUT + KILL_MARGIN,
-            )
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        while self.workers:
-            try:
-                pid, _ = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            self.workers.pop(pid, None)
+        self.workers.stop_all(self.reap)
         LOG.info("stopped")
-
-
-def _serving(info: WorkerInfo | None) -> str:
-    return f" (serving {info.peer})" if info is not None else ""
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return "unknown signal"
-
-
-def _log_worker(info: WorkerInfo | None, message: str, *args: object) -> None:
-    """An error about a worker, tagged with its association so one grep finds it all."""
-    set_association_id(info.ident if info is not None else None)
-    try:
-        LOG.error(message, *args)
-    finally:
-        set_association_id(None)
 
 
 def _drain(fd: int) -> None:
@@ -544,22 +459,3 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _die_with_parent(supervisor_pid: int) -> None:
-    """PR_SET_PDEATHSIG: a worker whose supervisor died finishes its association and exits.
-
-    SIGTERM starts the worker's grace period (:func:`wlmd.worker.request_stop`):
-    a restarted or crashed supervisor neither cuts a running query nor leaves
-    workers serving forever.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != supervisor_pid:  # it died between fork() and prctl()
-        os._exit(1)
