@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wlmd.worklist.store import is_valid_area_name
+from wlmd.worklist.layout import is_valid_area_name
 
 
 class CallerListError(Exception):

@@ -24,10 +24,11 @@ import pytest
 from tests.helpers.worklists import complete_entry, make_area, query, write_wl
 from tests.unit.conftest import wire
 from wlmd.worklist import keys
+from wlmd.worklist.area import StorageArea
 from wlmd.worklist.match import MatchOptions
 from wlmd.worklist.query import FindOptions, run_find
 from wlmd.worklist.respond import ResponseElement
-from wlmd.worklist.store import StorageArea, WorklistStore
+from wlmd.worklist.store import WorklistStore
 
 SEED = 20261121
 FAMILIES = ["DOE", "DOEBLER", "MÜLLER", "MULLER", "O'NEIL", "SMITH", "SMYTH", "ÅSTRÖM", "ZHANG"]

@@ -12,9 +12,9 @@ from pydicom.dataset import Dataset
 from tests.helpers.worklists import DROP, complete_entry, make_area, query
 from tests.unit.conftest import wire
 from wlmd.worklist import keys
+from wlmd.worklist.area import StorageArea
 from wlmd.worklist.query import FindOptions, run_find
 from wlmd.worklist.respond import ResponseElement
-from wlmd.worklist.store import StorageArea
 
 T = keys.tag
 

@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.worklists import DROP, complete_entry, make_area, write_wl
-from wlmd.worklist import store
-from wlmd.worklist.store import LockError, StorageArea, WorklistStore, is_valid_area_name
+from wlmd.worklist import area as area_module
+from wlmd.worklist import lockfile
+from wlmd.worklist.area import StorageArea
+from wlmd.worklist.layout import is_valid_area_name
+from wlmd.worklist.lockfile import LockError
+from wlmd.worklist.store import WorklistStore
 
 
 @pytest.fixture
@@ -127,13 +131,13 @@ def test_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
         tmp_path, "AE", {"a.wl": complete_entry(), "b.wl": complete_entry(PatientID=DROP)}
     )
     calls: list[str] = []
-    real = store.load_entry
+    real = area_module.load_entry
 
     def counting(path: str, name: str):  # type: ignore[no-untyped-def]
         calls.append(name)
         return real(path, name)
 
-    monkeypatch.setattr(store, "load_entry", counting)
+    monkeypatch.setattr(area_module, "load_entry", counting)
     area = StorageArea(str(area_dir), file_reject=True)
     with caplog.at_level(logging.WARNING, logger="wlmd.worklist.store"):
         first = area.entries()
@@ -273,7 +277,7 @@ def test_a_long_wait_for_the_lock_is_a_warning_naming_the_writer(
     lock_timeout: float | None,
 ) -> None:
     """A query held up by a writer says so, with the writer's pid and command line."""
-    monkeypatch.setattr(store, "SLOW_LOCK_WAIT", 0.3)
+    monkeypatch.setattr(lockfile, "SLOW_LOCK_WAIT", 0.3)
     area_dir = make_area(tmp_path, "AE", {"a.wl": complete_entry()})
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(area_dir / "lockfile")],
@@ -287,7 +291,7 @@ def test_a_long_wait_for_the_lock_is_a_warning_naming_the_writer(
         assert proc.stdout.readline().strip() == "locked"
         area = StorageArea(str(area_dir), file_reject=True, lock_timeout=lock_timeout)
         release.start()
-        with caplog.at_level(logging.WARNING, logger=store.LOG.name), area.read_locked():
+        with caplog.at_level(logging.WARNING, logger=lockfile.LOG.name), area.read_locked():
             pass
     finally:
         release.cancel()
@@ -305,6 +309,6 @@ def test_a_lock_taken_at_once_logs_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     area = StorageArea(str(make_area(tmp_path, "AE", {})), file_reject=True)
-    with caplog.at_level(logging.DEBUG, logger=store.LOG.name), area.read_locked():
+    with caplog.at_level(logging.DEBUG, logger=lockfile.LOG.name), area.read_locked():
         pass
     assert not [r for r in caplog.records if "read lock" in r.getMessage()]

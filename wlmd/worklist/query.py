@@ -22,11 +22,12 @@ from pydicom.dataset import Dataset
 
 from wlmd.config import ReturnCharset
 from wlmd.worklist import keys, values
+from wlmd.worklist.area import StorageArea
 from wlmd.worklist.entry import WorklistEntry
+from wlmd.worklist.layout import AreaUnavailable
 from wlmd.worklist.match import MatchOptions, compile_mask, probes
 from wlmd.worklist.respond import ResponseNode, ResponsePlan
 from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
-from wlmd.worklist.store import AreaUnavailable, StorageArea
 
 LOG = logging.getLogger(__name__)
 

@@ -1,0 +1,234 @@
+"""One storage area and its parse cache: the entries of ``<data-files-path>/<AE>/*.wl``.
+
+Parsed files are cached by (inode, size, mtime, ctime): only new or changed
+files are parsed again, and a bad file is logged once per change rather than
+once per query. The entries are kept indexed (:class:`AreaIndex`) between
+queries; reading them is done under the area's read lock
+(:mod:`wlmd.worklist.lockfile`), so a query never sees a half-written state.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from wlmd.worklist import lockfile
+from wlmd.worklist.entry import WorklistEntry, WorklistFileError, incompleteness, load_entry
+from wlmd.worklist.index import AreaIndex
+from wlmd.worklist.layout import LOCKFILE_NAME, MAX_FILE_SIZE, WORKLIST_SUFFIX, AreaUnavailable
+from wlmd.worklist.match import Probe
+from wlmd.worklist.watch import Watch, remote_filesystem
+
+#: the storage areas' logger, as before the parse cache had a module of its own
+LOG = logging.getLogger("wlmd.worklist.store")
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> _Signature:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(slots=True)
+class _Cached:
+    signature: _Signature
+    entry: WorklistEntry | None
+    problem: str | None
+    symlink: bool = False
+
+
+class StorageArea:
+    """One storage area: a directory named after a called AE title.
+
+    The area keeps its parsed entries (an indexed snapshot) between queries.
+    :meth:`refresh`, called under the read lock, brings them up to date: with
+    a :class:`~wlmd.worklist.watch.Watch` only the files inotify named are
+    looked at again; without one (``--no-index``, a network file system, no
+    inotify) every file is stat()ed, as before, and only changed ones are
+    parsed again. Either way a query sees exactly the files present when it
+    took the lock.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        file_reject: bool,
+        lock_timeout: float | None = None,
+        watch: Callable[[], Watch | None] = lambda: None,
+        use_index: bool = False,
+    ) -> None:
+        self.path = path
+        self.lockfile = os.path.join(path, LOCKFILE_NAME)
+        self.file_reject = file_reject
+        self.lock_timeout = lock_timeout
+        self.use_index = use_index
+        self.index = AreaIndex()
+        self._watch = watch
+        self._cache: dict[str, _Cached] = {}
+        self._symlinks: set[str] = set()  # re-checked every time: their targets send no events
+        self._scanned = False
+        self._watch_problem_logged = False
+        self._real_path = os.path.realpath(path)
+        self.remote = remote_filesystem(path) if use_index else None
+        if self.remote:
+            LOG.info(
+                "storage area %s is on %s: every query checks every file (inotify does "
+                "not see changes made by other hosts)",
+                path,
+                self.remote,
+            )
+
+    def read_locked(self, blocking: bool = True) -> AbstractContextManager[None]:
+        """Hold a shared fcntl lock on the area's lockfile (:func:`lockfile.read_locked`).
+
+        ``blocking=False`` raises :class:`~wlmd.worklist.lockfile.LockBusy` at
+        once if a writer holds it; else a writer is waited for, up to
+        --lock-timeout.
+        """
+        return lockfile.read_locked(self.lockfile, self.lock_timeout, blocking)
+
+    # --- keeping the snapshot current (call under the read lock) ------------------------
+    def refresh(self, on_file: Callable[[], None] | None = None) -> None:
+        """Bring the entries up to date with the directory. Call under the read lock.
+
+        ``on_file`` is called after each file a full scan looked at (start-up
+        progress, see :meth:`WorklistStore.load_all`).
+        """
+        watch = self._watch() if self.use_index and not self.remote else None
+        if watch is not None and self._scanned:
+            changes = watch.take_changes(self.path)
+            if not changes.everything:
+                for name in changes.names | self._symlinks:
+                    if name.endswith(WORKLIST_SUFFIX):
+                        self._reload(name)
+                return
+        if watch is not None and not watch.watches(self.path):
+            # Watch first, then scan: a change during the scan is seen next time.
+            try:
+                watch.add(self.path)
+            except OSError as exc:
+                if not self._watch_problem_logged:
+                    self._watch_problem_logged = True
+                    limits = exc.errno in (errno.ENOSPC, errno.EMFILE)
+                    LOG.warning(
+                        "cannot watch %s (%s): every query will check every file%s",
+                        self.path,
+                        exc.strerror,
+                        "; raise fs.inotify.max_user_watches/max_user_instances" if limits else "",
+                    )
+            else:
+                watch.take_changes(self.path)  # the scan below covers them
+        self._full_scan(on_file)
+        self._scanned = watch is not None and watch.watches(self.path)
+
+    def _full_scan(self, on_file: Callable[[], None] | None = None) -> None:
+        names = set(self._worklist_names())
+        for gone in [name for name in self._cache if name not in names]:
+            self._forget(gone)
+        for name in sorted(names):
+            self._reload(name)
+            if on_file is not None:
+                on_file()
+
+    def rescan(self) -> None:
+        """The next :meth:`refresh` looks at every file (the process's watch went away)."""
+        self._scanned = False
+
+    def count_files(self) -> int:
+        """How many worklist files the area holds now (0 if it cannot be read)."""
+        try:
+            return len(self._worklist_names())
+        except AreaUnavailable:
+            return 0
+
+    def entries(self) -> list[WorklistEntry]:
+        """Usable entries of the area, ordered by file name. Call under the read lock."""
+        self.refresh()
+        return self.index.ordered()
+
+    def candidates(self, probes: Iterable[Probe]) -> list[WorklistEntry]:
+        """Entries that may match ``probes``, by file name (all without the index).
+
+        Call under the read lock, after :meth:`refresh`.
+        """
+        if self.use_index:
+            narrowed = self.index.candidates(probes)
+            if narrowed is not None:
+                return narrowed
+        return self.index.ordered()
+
+    def _worklist_names(self) -> list[str]:
+        try:
+            with os.scandir(self.path) as it:
+                names = [e.name for e in it if e.name.endswith(WORKLIST_SUFFIX)]
+        except OSError as exc:
+            raise AreaUnavailable(f"cannot read storage area {self.path}: {exc.strerror}") from exc
+        return sorted(names)
+
+    def _forget(self, name: str) -> None:
+        cached = self._cache.pop(name, None)
+        self._symlinks.discard(name)
+        if cached is not None and cached.entry is not None:
+            self.index.remove(cached.entry)
+
+    def _reload(self, name: str) -> None:
+        """Look at one file again: gone, unchanged, or parse it (again)."""
+        path = os.path.join(self.path, name)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:  # a dangling symlink or a vanished file is no news
+                LOG.warning("worklist file %s skipped: %s", path, exc.strerror)
+            self._forget(name)
+            return
+        signature = _Signature.of(st)
+        cached = self._cache.get(name)
+        if cached is not None and cached.signature == signature:
+            return
+        fresh = self._load(name, path, st, signature)
+        self._forget(name)
+        self._cache[name] = fresh
+        if fresh.symlink:
+            self._symlinks.add(name)
+        if fresh.entry is not None:
+            self.index.add(fresh.entry)
+
+    def _load(self, name: str, path: str, st: os.stat_result, signature: _Signature) -> _Cached:
+        entry: WorklistEntry | None = None
+        symlink = os.path.islink(path)
+        problem = self._unusable(path, st, symlink)
+        if problem is None:
+            try:
+                entry = load_entry(path, name)
+            except WorklistFileError as exc:
+                problem = str(exc)
+        if entry is not None and self.file_reject:
+            missing = incompleteness(entry)
+            if missing:
+                problem = f"incomplete worklist file rejected: {missing}"
+                entry = None
+        if problem:
+            LOG.warning("worklist file %s skipped: %s", path, problem)
+        return _Cached(signature, entry, problem, symlink)
+
+    def _unusable(self, path: str, st: os.stat_result, symlink: bool) -> str | None:
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        if st.st_size > MAX_FILE_SIZE:
+            return f"larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
+        if symlink:
+            target = os.path.realpath(path)
+            if os.path.commonpath([target, self._real_path]) != self._real_path:
+                return f"symbolic link to {target}, outside the storage area"
+        return None
