@@ -19,7 +19,18 @@ import signal
 import socket
 import time
 
-from wlmd import callers, listening, policy, rejections, service, spare, tls, warmup, workers
+from wlmd import (
+    callers,
+    listening,
+    policy,
+    rejections,
+    service,
+    spare,
+    sparepool,
+    tls,
+    warmup,
+    workers,
+)
 from wlmd.config import Config, ProcessModel
 from wlmd.logsetup import LogThrottle
 from wlmd.peers import format_peer, presentable_address
@@ -36,9 +47,6 @@ from wlmd.worker import (  # loaded before forking: workers start warm
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
-
-#: After a spare worker died without serving, wait this long before forking the next.
-SPARE_RETRY = 1.0
 
 
 class _Stop(BaseException):
@@ -69,12 +77,9 @@ class Supervisor:
         self.pid = os.getpid()
         self.rejections = rejections.PendingRejections(float(config.acse_timeout))
         self._accept_log = LogThrottle(burst=3)
-        #: workers forked ahead for the next connections (fork mode), oldest first
-        self.spares: list[spare.Spare] = []
-        #: spare workers serving an association, by pid: they come back when done
-        self.busy_spares: dict[int, spare.Spare] = {}
-        self._generation = 0
-        self._spare_retry_at = 0.0
+        self.spares = sparepool.SparePool(
+            config.spare_workers if config.process_model is ProcessModel.FORK else 0
+        )
         self.access = None
         if config.access_control:
             from wlmd.access import AccessControl
@@ -143,7 +148,7 @@ class Supervisor:
                     *self.sockets,
                     self._wake_r,
                     *self.rejections.sockets(),
-                    *(s.channel for s in self.busy_spares.values()),
+                    *self.spares.channels(),
                 ]
                 if watch is not None:
                     watched.append(watch.fileno())
@@ -160,7 +165,7 @@ class Supervisor:
                         continue  # handled above, before accepting: workers fork current
                     elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
-                    elif (done := self._spare_channel(sock)) is not None:
+                    elif (done := self.spares.by_channel(sock)) is not None:
                         self._spare_finished(done)
                     elif self.rejections.waiting(sock):
                         self.rejections.on_readable(sock)  # type: ignore[arg-type]
@@ -170,12 +175,7 @@ class Supervisor:
         return 0
 
     def _wait_time(self) -> float:
-        wait = self.rejections.wait_time(1.0)
-        if (
-            len(self.spares) + len(self.busy_spares) < self.config.spare_workers
-            and self.config.process_model is ProcessModel.FORK
-        ):
-            wait = max(0.0, min(wait, self._spare_retry_at - time.monotonic()))
+        wait = self.spares.wait_time(self.rejections.wait_time(1.0))
         if self._refresh_retry_at is not None:
             wait = max(0.0, min(wait, self._refresh_retry_at - time.monotonic()))
         return wait
@@ -193,8 +193,7 @@ class Supervisor:
         busy = self.store.refresh_changed()
         self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
         gc.freeze()
-        self._generation += 1
-        self._retire_spares()  # forked with the old snapshot: the next ones start current
+        self.spares.new_generation()  # forked with the old snapshot: the next start current
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
@@ -282,16 +281,14 @@ class Supervisor:
 
     def _start_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         """Hand ``conn`` to the oldest spare worker, or fork one for it if there is none."""
-        while self.spares:
-            current = self.spares.pop(0)
-            ident = next_association_id()
-            if current.hand_over(conn, peer, ident):
-                conn.close()
-                self.busy_spares[current.pid] = current
-                self.workers[current.pid] = workers.WorkerInfo(ident, peer[0], format_peer(*peer))
-                self._update_title()
-                self._ensure_spare()
-                return
+        handed = self.spares.hand_over(conn, peer, next_association_id)
+        if handed is not None:
+            pid, ident = handed
+            conn.close()
+            self.workers[pid] = workers.WorkerInfo(ident, peer[0], format_peer(*peer))
+            self._update_title()
+            self._ensure_spare()
+            return
         self._fork_worker(conn, peer)
         self._ensure_spare()
 
@@ -301,12 +298,7 @@ class Supervisor:
         Missing: fewer than --spare-workers idle or serving (those come back).
         Connections beyond them get a worker forked for each, as without spares.
         """
-        if (
-            len(self.spares) + len(self.busy_spares) >= self.config.spare_workers
-            or self._stopping
-            or self.config.process_model is not ProcessModel.FORK
-            or time.monotonic() < self._spare_retry_at
-        ):
+        if self._stopping or not self.spares.may_fork():
             return
         warmup.prepare(IMPLEMENTATION_CLASS_UID, settings(self.config))
         ours, theirs = spare.channel_pair()
@@ -319,13 +311,13 @@ class Supervisor:
             theirs.close()
             if child_watch is not None:
                 child_watch.close()
-            self._spare_retry_at = time.monotonic() + SPARE_RETRY
+            self.spares.fork_failed()
             return
         if pid:
             theirs.close()
             if child_watch is not None:
                 child_watch.close()
-            self.spares.append(spare.Spare(pid, ours, self._generation))
+            self.spares.forked(pid, ours)
             return
         status = 0
         try:
@@ -347,31 +339,13 @@ class Supervisor:
         serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
         set_title("spare worker: waiting for a connection")
 
-    def _spare_channel(self, sock: object) -> spare.Spare | None:
-        return next((s for s in self.busy_spares.values() if s.channel is sock), None)
-
     def _spare_finished(self, done: spare.Spare) -> None:
         """A busy spare worker's channel is readable: it finished its association (or exited)."""
-        del self.busy_spares[done.pid]
-        if not done.finished():  # it exited (or crashed): reap() reports it
-            done.retire()
+        if not self.spares.came_back(done):  # it exited (or crashed): reap() reports it
             return
         info = self.workers.pop(done.pid, None)
         self._update_title()
-        if (
-            info is not None
-            and not self._stopping
-            and done.generation == self._generation
-            and len(self.spares) < self.config.spare_workers
-        ):
-            self.spares.insert(0, done)  # the most recently used is the warmest
-        else:
-            done.retire()
-
-    def _retire_spares(self) -> None:
-        for old in self.spares:
-            old.retire()
-        self.spares.clear()
+        self.spares.keep(done, reuse=info is not None and not self._stopping)
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         child_watch = self.store.watch_for_child()
@@ -414,27 +388,15 @@ class Supervisor:
         signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
         for sock in self.sockets:
             sock.close()
-        for other in [*self.spares, *self.busy_spares.values()]:
-            other.channel.close()  # so that a retired spare sees EOF, not our copy
-        self.spares = []
-        self.busy_spares = {}
+        self.spares.close_in_child()
         os.close(self._wake_r)
         os.close(self._wake_w)
         workers.die_with_parent(self.pid)
 
     def reap(self) -> None:
         for pid, status in workers.reaped():
-            busy = self.busy_spares.pop(pid, None)
-            if busy is not None:
-                busy.retire()
-            ended = next((s for s in self.spares if s.pid == pid), None)
-            if ended is not None:
-                ended.retire()
-                self.spares.remove(ended)
-                if os.WIFSIGNALED(status) or os.WEXITSTATUS(status):
-                    LOG.error("spare worker %d ended before serving (status 0x%04X)", pid, status)
-                    self._spare_retry_at = time.monotonic() + SPARE_RETRY
-                continue
+            if self.spares.reaped(pid, status):
+                continue  # an idle spare: no association to report
             self.workers.ended(pid, status)
             self._update_title()
 
@@ -443,12 +405,8 @@ class Supervisor:
         for sock in self.sockets:
             sock.close()
         self.rejections.close_all()
-        for old in self.spares:  # each exits on EOF; reaped below like a worker
-            self.workers[old.pid] = workers.WorkerInfo("spare", "", "no one")
-        self._retire_spares()
-        for busy in self.busy_spares.values():
-            busy.retire()  # it exits after its association (SIGTERM below)
-        self.busy_spares.clear()
+        for pid in self.spares.stop():  # each exits on EOF; reaped below like a worker
+            self.workers[pid] = workers.WorkerInfo("spare", "", "no one")
         self.workers.stop_all(self.reap)
         LOG.info("stopped")
 
