@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import logging
 import os
 import select
@@ -35,6 +34,7 @@ from wlmd.config import Config, ProcessModel
 from wlmd.logsetup import LogThrottle
 from wlmd.peers import format_peer, presentable_address
 from wlmd.proctitle import set_title
+from wlmd.services.mwlsnapshot import WorklistSnapshot
 from wlmd.worker import (  # loaded before forking: workers start warm
     IMPLEMENTATION_CLASS_UID,
     next_association_id,
@@ -44,7 +44,6 @@ from wlmd.worker import (  # loaded before forking: workers start warm
     stop_fd,
     stop_requested,
 )
-from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.supervisor")
 
@@ -56,13 +55,8 @@ class _Stop(BaseException):
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = WorklistStore(
-            config.data_files_path,
-            config.enable_file_reject,
-            lock_timeout=config.lock_timeout,
-            use_index=config.index,
-        )
-        self._refresh_retry_at: float | None = None
+        #: the MWL data, as far as the supervisor needs it: preload, refresh, fork
+        self.data = WorklistSnapshot(config)
         self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
         self.tls = tls.server_context(config)
         self.sockets: list[socket.socket] = []
@@ -92,29 +86,17 @@ class Supervisor:
         self.sockets.extend(listening.listen(self.config))
 
     def file_descriptors(self) -> list[int]:
-        """Descriptors that must survive daemonising: sockets, wake-up pipe, inotify watch."""
-        fds = [*(sock.fileno() for sock in self.sockets), self._wake_r, self._wake_w]
-        if self.store.watch is not None:
-            fds.append(self.store.watch.fileno())
-        return fds
+        """Descriptors that must survive daemonising: sockets, wake-up pipe, the data's."""
+        return [
+            *(sock.fileno() for sock in self.sockets),
+            self._wake_r,
+            self._wake_w,
+            *self.data.descriptors(),
+        ]
 
     def load(self) -> None:
-        """Parse and index every storage area once, so that workers start with it (--index).
-
-        Before READY=1, so that the first association is served from memory.
-        """
-        if not self.config.index:
-            return
-        started = time.monotonic()
-        # Under systemd: EXTEND_TIMEOUT_USEC and file counts while this runs.
-        count = self.store.load_all(progress=service.LoadProgress())
-        LOG.info(
-            "snapshot loaded: %d worklist entries in %.2f s%s",
-            count,
-            time.monotonic() - started,
-            "" if self.store.watch is not None else " (no inotify: queries scan instead)",
-        )
-        gc.freeze()  # loaded objects stay out of the collector's way, in us and in workers
+        """Preload the data before READY=1 and before forking: workers start warm."""
+        self.data.preload()
 
     def listening_on(self) -> str:
         return listening.listening_on(self.sockets)
@@ -143,25 +125,24 @@ class Supervisor:
                     break
                 self._ensure_spare()
                 self.rejections.expire()
-                watch = self.store.watch
+                data_fds = self.data.descriptors()
                 watched: list[socket.socket | int] = [
                     *self.sockets,
                     self._wake_r,
                     *self.rejections.sockets(),
                     *self.spares.channels(),
+                    *data_fds,
                 ]
-                if watch is not None:
-                    watched.append(watch.fileno())
                 try:
                     ready, _, _ = select.select(watched, [], [], self._wait_time())
                 except InterruptedError:
                     continue
-                if (watch is not None and watch.fileno() in ready) or self._refresh_due():
+                if self.data.refresh_due(ready):
                     self._refresh_snapshot()
                 for sock in ready:
                     if sock is self._wake_r:
                         _drain(self._wake_r)
-                    elif watch is not None and sock == watch.fileno():
+                    elif sock in data_fds:
                         continue  # handled above, before accepting: workers fork current
                     elif sock in self.sockets:
                         self._accept(sock)  # type: ignore[arg-type]
@@ -176,23 +157,12 @@ class Supervisor:
 
     def _wait_time(self) -> float:
         wait = self.spares.wait_time(self.rejections.wait_time(1.0))
-        if self._refresh_retry_at is not None:
-            wait = max(0.0, min(wait, self._refresh_retry_at - time.monotonic()))
-        return wait
-
-    def _refresh_due(self) -> bool:
-        return self._refresh_retry_at is not None and time.monotonic() >= self._refresh_retry_at
+        return self.data.wait_time(wait)
 
     def _refresh_snapshot(self) -> None:
-        """Keep our snapshot current, so new workers start with little to re-read.
-
-        A writer holding the lock only delays this (retried shortly); queries
-        never depend on it, they refresh under their own read lock.
-        """
+        """Keep the data current, so new workers start with little to re-read."""
         started = time.monotonic()
-        busy = self.store.refresh_changed()
-        self._refresh_retry_at = time.monotonic() + 0.1 if busy else None
-        gc.freeze()
+        self.data.refresh()
         self.spares.new_generation()  # forked with the old snapshot: the next start current
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
@@ -268,7 +238,7 @@ class Supervisor:
         self._serving_inline = True
         try:
             serve_association(
-                conn, peer, self.config, self.store, callers=self.callers, tls=self.tls
+                conn, peer, self.config, self.data.store, callers=self.callers, tls=self.tls
             )
         except _Stop:
             LOG.info("stopping: association from %s cut short", format_peer(*peer))
@@ -302,27 +272,25 @@ class Supervisor:
             return
         warmup.prepare(IMPLEMENTATION_CLASS_UID, settings(self.config))
         ours, theirs = spare.channel_pair()
-        child_watch = self.store.watch_for_child()
+        for_child = self.data.before_fork()
         try:
             pid = os.fork()
         except OSError as exc:
             LOG.error("cannot fork a spare worker: %s", exc)
             ours.close()
             theirs.close()
-            if child_watch is not None:
-                child_watch.close()
+            self.data.in_parent(for_child)
             self.spares.fork_failed()
             return
         if pid:
             theirs.close()
-            if child_watch is not None:
-                child_watch.close()
+            self.data.in_parent(for_child)
             self.spares.forked(pid, ours)
             return
         status = 0
         try:
             ours.close()
-            self.store.adopt_watch(child_watch)
+            self.data.in_child(for_child)
             self._become_worker(None)
             warmup.run(settings(self.config))
             spare.serve_connections(theirs, stop_fd(), self._serve_handed, stop_requested)
@@ -336,7 +304,7 @@ class Supervisor:
     def _serve_handed(self, conn: socket.socket, peer: tuple[str, int], ident: str) -> None:
         """In a spare worker: one association handed over by the supervisor."""
         set_title(f"worker {format_peer(*peer)}: waiting for association request")
-        serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
+        serve_association(conn, peer, self.config, self.data.store, ident, self.callers, self.tls)
         set_title("spare worker: waiting for a connection")
 
     def _spare_finished(self, done: spare.Spare) -> None:
@@ -348,28 +316,28 @@ class Supervisor:
         self.spares.keep(done, reuse=info is not None and not self._stopping)
 
     def _fork_worker(self, conn: socket.socket, peer: tuple[str, int]) -> None:
-        child_watch = self.store.watch_for_child()
+        for_child = self.data.before_fork()
         ident = next_association_id()
         try:
             pid = os.fork()
         except OSError as exc:
             LOG.error("cannot fork a worker for %s: %s", format_peer(*peer), exc)
             conn.close()
-            if child_watch is not None:
-                child_watch.close()
+            self.data.in_parent(for_child)
             return
         if pid:
-            if child_watch is not None:
-                child_watch.close()
+            self.data.in_parent(for_child)
             conn.close()
             self.workers[pid] = workers.WorkerInfo(ident, peer[0], format_peer(*peer))
             self._update_title()
             return
         status = 0
         try:
-            self.store.adopt_watch(child_watch)
+            self.data.in_child(for_child)
             self._become_worker(peer)
-            serve_association(conn, peer, self.config, self.store, ident, self.callers, self.tls)
+            serve_association(
+                conn, peer, self.config, self.data.store, ident, self.callers, self.tls
+            )
         except BaseException:
             LOG.exception("worker for %s failed", format_peer(*peer))
             status = 1

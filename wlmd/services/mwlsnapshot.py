@@ -1,0 +1,103 @@
+"""The MWL storage areas as the supervisor keeps them warm: its whole view of MWL data.
+
+The supervisor knows a service's data only through these few hooks: what
+to preload before forking (:meth:`WorklistSnapshot.preload`), which
+descriptors to keep across daemonising and to watch in its select loop
+(:meth:`~WorklistSnapshot.descriptors`), what to refresh when they are
+readable (:meth:`~WorklistSnapshot.refresh`), and what each child needs
+across ``fork()`` (:meth:`~WorklistSnapshot.before_fork`, ``in_parent``,
+``in_child``). The data itself (:attr:`~WorklistSnapshot.store`) is passed
+to the workers unopened. A UPS state store would be a second object of
+this shape.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Sequence
+
+from wlmd import service
+from wlmd.config import Config
+from wlmd.worklist.store import WorklistStore
+from wlmd.worklist.watch import Watch
+
+#: the supervisor's logger: these are its lines
+LOG = logging.getLogger("wlmd.supervisor")
+
+#: A refresh that found an area write-locked is tried again this much later (seconds).
+REFRESH_RETRY = 0.1
+
+
+class WorklistSnapshot:
+    """Every storage area of --data-files-path, loaded once and kept current (--index)."""
+
+    def __init__(self, config: Config) -> None:
+        self.index = config.index
+        self.store = WorklistStore(
+            config.data_files_path,
+            config.enable_file_reject,
+            lock_timeout=config.lock_timeout,
+            use_index=config.index,
+        )
+        self._retry_at: float | None = None
+
+    def preload(self) -> None:
+        """Parse and index every storage area once, so that workers start with it (--index).
+
+        Before READY=1, so that the first association is served from memory.
+        """
+        if not self.index:
+            return
+        started = time.monotonic()
+        # Under systemd: EXTEND_TIMEOUT_USEC and file counts while this runs.
+        count = self.store.load_all(progress=service.LoadProgress())
+        LOG.info(
+            "snapshot loaded: %d worklist entries in %.2f s%s",
+            count,
+            time.monotonic() - started,
+            "" if self.store.watch is not None else " (no inotify: queries scan instead)",
+        )
+        gc.freeze()  # loaded objects stay out of the collector's way, in us and in workers
+
+    def descriptors(self) -> list[int]:
+        """The inotify watch, if any: kept when daemonising, watched by the select loop."""
+        watch = self.store.watch
+        return [] if watch is None else [watch.fileno()]
+
+    def wait_time(self, wait: float) -> float:
+        """``wait`` shortened to the next retry of a refresh a writer's lock delayed."""
+        if self._retry_at is not None:
+            wait = max(0.0, min(wait, self._retry_at - time.monotonic()))
+        return wait
+
+    def refresh_due(self, ready: Sequence[object]) -> bool:
+        """The watch is among ``ready`` (select's answer), or a delayed refresh is due."""
+        watch = self.store.watch
+        if watch is not None and watch.fileno() in ready:
+            return True
+        return self._retry_at is not None and time.monotonic() >= self._retry_at
+
+    def refresh(self) -> None:
+        """Keep our snapshot current, so new workers start with little to re-read.
+
+        A writer holding the lock only delays this (retried shortly); queries
+        never depend on it, they refresh under their own read lock.
+        """
+        busy = self.store.refresh_changed()
+        self._retry_at = time.monotonic() + REFRESH_RETRY if busy else None
+        gc.freeze()
+
+    def before_fork(self) -> Watch | None:
+        """What the next child needs: a watch of its own (see ``WorklistStore.watch_for_child``)."""
+        return self.store.watch_for_child()
+
+    def in_parent(self, for_child: Watch | None) -> None:
+        """After fork() (or a failed one), in the supervisor: its copy is not ours."""
+        if for_child is not None:
+            for_child.close()
+
+    def in_child(self, for_child: Watch | None) -> None:
+        """After fork(), in the child: use its own watch from now on."""
+        self.store.adopt_watch(for_child)
