@@ -5,6 +5,12 @@ and wake the loop through a pipe; the loop dispatches; children are reaped
 with ``waitpid(-1, WNOHANG)``; no DICOM logic lives here. It is
 single-threaded, so forking is safe. With ``--single-process`` it serves one
 association at a time itself, as wlmscpfs does.
+
+Each job beside the loop has its own module: the listening sockets
+(:mod:`wlmd.listening`), A-ASSOCIATE-RJ without forking
+(:mod:`wlmd.rejections`), the book of workers (:mod:`wlmd.workers`), the
+spare-worker pool (:mod:`wlmd.sparepool`), and the service data kept warm
+across fork() (:mod:`wlmd.services.mwlsnapshot`, the only MWL it knows).
 """
 
 from __future__ import annotations
