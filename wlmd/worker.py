@@ -227,8 +227,36 @@ class WorkerHooks(runtime.Hooks):
         )
 
 
+#: After SIGTERM, how long a connection that has sent nothing yet may still take to
+#: start its association: a modality sends its A-ASSOCIATE-RQ right after
+#: connecting, so one that connected just before a restart is still served, while a
+#: silent peer no longer holds the worker (and the restart) for the whole -ta.
+SILENT_STOP_GRACE = 2.0
+
+
+def _wait_for_first_byte(conn: socket.socket, timeout: float, stop: int | None) -> str | None:
+    """Wait until ``conn`` is readable; why not (timed out), or None."""
+    deadline = time.monotonic() + timeout
+    watched: list[socket.socket | int] = [conn] if stop is None else [conn, stop]
+    stopping = False
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(watched, [], [], left)
+        if conn in ready:
+            return None
+        if stop is not None and stop in ready:
+            watched = [conn]  # the stop pipe stays readable: act on it once
+            stopping = True
+            deadline = min(deadline, time.monotonic() + SILENT_STOP_GRACE)
+    if stopping:
+        return (
+            f"no association request within {SILENT_STOP_GRACE:g} s of the stop request"
+            " (SIGTERM), closed"
+        )
+    return f"no association request within {timeout:g} s (-ta), closed"
+
+
 def _wait_for_request(
-    conn: socket.socket, timeout: float, check_pdu_type: bool = True
+    conn: socket.socket, timeout: float, check_pdu_type: bool = True, stop: int | None = None
 ) -> tuple[str | None, int]:
     """Wait (up to -ta) for the peer's first byte; why not to go on (and the level), or None.
 
@@ -238,10 +266,12 @@ def _wait_for_request(
     ``check_pdu_type`` (not under TLS, whose first byte is the handshake's)
     a first byte that cannot start an A-ASSOCIATE-RQ ends the connection too,
     with a warning: something that is not a DICOM modality talks to the port.
+    ``stop`` (a forked worker's stop pipe) shortens the wait to
+    SILENT_STOP_GRACE once SIGTERM came.
     """
-    ready, _, _ = select.select([conn], [], [], timeout)
-    if not ready:
-        return f"no association request within {timeout:g} s (-ta), closed", logging.INFO
+    silent = _wait_for_first_byte(conn, timeout, stop)
+    if silent:
+        return silent, logging.INFO
     try:
         first = conn.recv(1, socket.MSG_PEEK)
     except OSError as exc:
@@ -288,7 +318,12 @@ def serve_association(
     ident = ident or next_association_id()
     set_association_id(ident)
     log = AssociationLog(ident=ident, peer=format_peer(*peer))
-    early, level = _wait_for_request(conn, config.acse_timeout, check_pdu_type=tls is None)
+    early, level = _wait_for_request(
+        conn,
+        config.acse_timeout,
+        check_pdu_type=tls is None,
+        stop=stop_fd() if _in_worker() else None,
+    )
     if early:
         LOG.log(level, "connection from %s: %s", log.peer, early)
         _drain_and_close(conn)

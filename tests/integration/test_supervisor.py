@@ -458,6 +458,22 @@ def test_silent_peer_is_cut_after_acse_timeout(start: Callable[..., Server]) -> 
     assert server.alive()
 
 
+def test_sigterm_closes_a_silent_connection_soon(start: Callable[..., Server]) -> None:
+    """A connection that never sends its A-ASSOCIATE-RQ does not hold a stop for -ta."""
+    server = start("-ta", "30")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        wait_for(lambda: len(children(server.proc.pid)) == 1, "the silent peer's worker")
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        closed_after = recv_eof_within(sock, WAIT)
+        assert server.proc.wait(timeout=WAIT) == 0, server.describe()
+        stopped_after = time.monotonic() - started
+    assert closed_after < 5 and stopped_after < 6, (closed_after, stopped_after)
+    log = server.log()
+    assert "of the stop request (SIGTERM), closed" in log, log
+    assert "killing worker" not in log, log
+
+
 def test_half_pdu_header_is_cut_after_acse_timeout(start: Callable[..., Server]) -> None:
     server = start()
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
