@@ -31,6 +31,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import echoscu, findscu
+from tests.helpers.procs import children, title, wait_for
 from tests.helpers.rawclient import Association as RawAssociation
 from tests.helpers.rawclient import Rejected
 from tests.helpers.servers import Server
@@ -51,38 +52,6 @@ fcntl.lockf(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 sys.stdin.read()
 """
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = WAIT) -> object:
-    """Poll ``condition`` until truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    for _ in range(2000):
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.02)  # poll interval, not synchronisation
-    pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-
-
-def children(pid: int) -> list[int]:
-    """``pid``'s children, from the kernel (zombies included until reaped)."""
-    kids: list[int] = []
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                kids += [
-                    int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-                ]
-    return kids
-
-
-def title(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
 
 
 #: with -v: the line of the readiness probe's connection (connect, close) of servers.wlmd

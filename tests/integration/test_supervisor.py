@@ -46,6 +46,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import echoscu, findscu
+from tests.helpers.procs import children, dead, title, wait_for
 from tests.helpers.rawclient import Association as RawAssociation
 from tests.helpers.rawclient import identifier
 from tests.helpers.servers import Server
@@ -78,51 +79,6 @@ pytestmark = [
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = WAIT) -> object:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    for _ in range(5000):
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(delay)  # poll interval, not synchronisation
-        delay = min(delay * 2, 0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-
-
-def children(pid: int) -> list[int]:
-    """The PIDs of ``pid``'s children, zombies included (empty once pid is gone)."""
-    kids: list[int] = []
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                kids += [
-                    int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-                ]
-    return kids
-
-
-def title(pid: int) -> str:
-    """The process title as ps shows it ("" once the process is gone)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
-
-
-def dead(pid: int) -> bool:
-    """Whether ``pid`` has exited (gone, or a zombie nobody reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def group_members(pgid: int) -> list[int]:

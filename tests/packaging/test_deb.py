@@ -24,14 +24,12 @@ Missing tools or no root: skipped locally, a failure with ``CI=true``.
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import gzip
 import os
 import pwd
 import re
 import shutil
-import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -42,6 +40,7 @@ from pydicom import dcmread
 
 from tests.helpers.dcmtk import findscu, require_dcmtk
 from tests.helpers.notify import notify_socket, wait_for_ready
+from tests.helpers.procs import kill_session, stop_gracefully
 from tests.helpers.required import need, run
 from tests.helpers.servers import free_port
 
@@ -344,18 +343,9 @@ def test_installed_server_answers(installed: Path, tmp_path: Path) -> None:
             assert result.final_status == 0x0000, result.describe()
             found = sorted(str(ds.PatientID) for ds in result.datasets)
             assert found == patient_ids, result.describe()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                returncode = proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"wlmd still running {STOP_TIMEOUT}s after SIGTERM", pytrace=False)
-            assert returncode == 0, f"exit status {returncode} after SIGTERM\n{log.read_text()}"
+            stop_gracefully(proc, log, STOP_TIMEOUT)
         finally:
-            # the supervisor and any worker it left behind (its own session)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=STOP_TIMEOUT)
+            kill_session(proc, STOP_TIMEOUT)  # the supervisor and any worker it left
 
 
 def test_purge_keeps_the_worklist(installed: Path) -> None:

@@ -28,9 +28,7 @@ with ``CI=true`` (tests/helpers/dcmtk.py).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import zipfile
@@ -42,6 +40,7 @@ from pydicom.dataset import Dataset
 
 from tests.helpers.dcmtk import echoscu, findscu, require_dcmtk
 from tests.helpers.notify import notify_socket, wait_for_ready
+from tests.helpers.procs import kill_session, stop_gracefully
 from tests.helpers.required import run
 from tests.helpers.servers import free_port
 from tests.helpers.tree import export_tree
@@ -228,14 +227,6 @@ def test_installed_server_answers(venv: Path, tmp_path: Path) -> None:
             assert len(want) == 2
             assert sorted(_answer(ds) for ds in result.datasets) == sorted(want), result.describe()
 
-            proc.send_signal(signal.SIGTERM)
-            try:
-                returncode = proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"wlmd still running {STOP_TIMEOUT}s after SIGTERM", pytrace=False)
-            assert returncode == 0, f"exit status {returncode} after SIGTERM\n{log.read_text()}"
+            stop_gracefully(proc, log, STOP_TIMEOUT)
         finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=STOP_TIMEOUT)
+            kill_session(proc, STOP_TIMEOUT)  # the supervisor and any worker it left
