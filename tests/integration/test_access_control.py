@@ -2,7 +2,7 @@
 
 wlmd is started as ``python -m wlmd --listen-address 127.0.0.1 +ac -dfp DIR PORT``
 with ``WLMD_HOSTS_ALLOW`` / ``WLMD_HOSTS_DENY`` pointing libwrap at tables in
-``tmp_path`` (the diagnostic hooks of :mod:`wlmd.access`), and driven by DCMTK's
+``tmp_path`` (the diagnostic hooks of :mod:`wlmd.process.access`), and driven by DCMTK's
 ``echoscu`` (located by :func:`tests.helpers.dcmtk.dcmtk_tool`, never pynetdicom's
 example app of the same name). Readiness is a bounded TCP-connect poll in
 :mod:`tests.helpers.servers`; every server is killed at teardown.
@@ -184,7 +184,7 @@ def test_host_lookup_and_disable_host_lookup(
     hosts: Callable[[str, str], None], start_wlmd: Callable[..., Server]
 ) -> None:
     """A name rule matches with host lookup, and cannot match with ``-dhl``."""
-    from wlmd.access import PARANOID, UNKNOWN, client_name
+    from wlmd.process.access import PARANOID, UNKNOWN, client_name
 
     name = client_name("127.0.0.1")
     if name in (UNKNOWN, PARANOID):

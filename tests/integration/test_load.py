@@ -135,7 +135,7 @@ def test_flood_of_silent_connections_over_the_limit_is_bounded(data_root: Path) 
     descriptors; the flood gets a few log lines, not 300; afterwards a modality
     over the limit gets its clean rejection again and queries work.
     """
-    from wlmd.rejections import PendingRejections
+    from wlmd.process.rejections import PendingRejections
 
     flood = 300
     with servers.wlmd(data_root, ["--max-associations", "1", "-ta", "60"]) as server:

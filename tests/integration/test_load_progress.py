@@ -3,7 +3,7 @@
 A real wlmd on an area of a few thousand files, with ``$NOTIFY_SOCKET`` bound
 by the test as systemd would: before ``READY=1`` it must send
 ``EXTEND_TIMEOUT_USEC`` (at the start of loading, then paced by time, see
-tests/unit/test_progress_pacing.py) with ``STATUS=loading worklist: N of M
+tests/unit/process/test_progress_pacing.py) with ``STATUS=loading worklist: N of M
 files``, counts that only grow and end at M. The datagrams themselves are
 the readiness signal; every wait has a deadline.
 """

@@ -51,8 +51,8 @@ from tests.helpers.rawclient import Association as RawAssociation
 from tests.helpers.rawclient import identifier
 from tests.helpers.servers import Server
 from tests.helpers.worklists import complete_entry, make_area
-from wlmd.worker import GRACEFUL_TIMEOUT
-from wlmd.workers import KILL_MARGIN
+from wlmd.process.worker import GRACEFUL_TIMEOUT
+from wlmd.process.workers import KILL_MARGIN
 
 AREA = "WLMD"
 ACSE_TIMEOUT = 2  # -ta: how long the readiness probe's connection is held

@@ -8,7 +8,7 @@ Rendering
 
 Completeness
     The option list comes from the actual ``python -m wlmd --help`` output (cross-
-    checked against ``wlmd.options``, so the help parser cannot silently miss rows).
+    checked against ``wlmd.settings.options``, so the help parser cannot silently miss rows).
     wlmd(8) must have a tag line for every short and long spelling in OPTIONS, and no
     tag for an option wlmd does not have; wlmd.conf(5) must list every long option
     that takes a value or is a switch as a ``name = ...`` setting under SETTINGS; the
@@ -36,7 +36,7 @@ import pytest
 from pydicom.datadict import keyword_for_tag
 
 from wlmd import __version__
-from wlmd.options import BY_SPELLING, OPTIONS
+from wlmd.settings.options import BY_SPELLING, OPTIONS
 from wlmd.worklist import keys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,5 +9,5 @@
 * :mod:`~wlmd.association.runtime`: one association as a single-threaded loop.
 
 It imports nothing of the worklist, the configuration or the process model:
-the worker (:mod:`wlmd.worker`) wires services, policy and logging to it.
+the worker (:mod:`wlmd.process.worker`) wires services, policy and logging to it.
 """

@@ -9,7 +9,7 @@ path: DIMSE response command sets (PS3.7 9.3 and 9.1.5, implicit VR little
 endian, PS3.7 6.3.1) and P-DATA-TF PDUs (PS3.8 9.3.5, fragmented as the
 peer's maximum length asks, PS3.8 D.1). Both are a few struct calls instead
 of pydicom's ~0.3 ms per response, and are checked against pynetdicom's
-decoders in tests/unit/test_pdata.py and tests/unit/test_wire.py.
+decoders in tests/unit/association/test_pdata.py.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import logging
 from pydicom.uid import UID
 
 from wlmd.association.dimse import Request, Responder, Service
+from wlmd.association.report import AssociationLog
 from wlmd.association.wire import C_ECHO_RQ
-from wlmd.services import AssociationLog
 
 LOG = logging.getLogger("wlmd.worker")
 

@@ -21,11 +21,11 @@ from pydicom.uid import (
 )
 
 from wlmd.association.dimse import Request, Responder, Service
+from wlmd.association.logtext import describe_tags
+from wlmd.association.report import AssociationLog
 from wlmd.association.wire import C_FIND_RQ, pending_command_set
-from wlmd.config import Config
-from wlmd.logtext import describe_tags
-from wlmd.requestlog import write_request_file
-from wlmd.services import AssociationLog
+from wlmd.services.requestlog import write_request_file
+from wlmd.settings.config import Config
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
     DEFLATED_EXPLICIT_LITTLE,

@@ -16,10 +16,9 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from wlmd import service
-from wlmd.config import Config
+from wlmd.settings.config import Config
 from wlmd.worklist.store import WorklistStore
 from wlmd.worklist.watch import Watch
 
@@ -43,16 +42,17 @@ class WorklistSnapshot:
         )
         self._retry_at: float | None = None
 
-    def preload(self) -> None:
+    def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Parse and index every storage area once, so that workers start with it (--index).
 
         Before READY=1, so that the first association is served from memory.
+        ``progress(done, total)`` is called as files are read (under systemd the
+        supervisor passes one that reports ``EXTEND_TIMEOUT_USEC`` and STATUS).
         """
         if not self.index:
             return
         started = time.monotonic()
-        # Under systemd: EXTEND_TIMEOUT_USEC and file counts while this runs.
-        count = self.store.load_all(progress=service.LoadProgress())
+        count = self.store.load_all(progress=progress)
         LOG.info(
             "snapshot loaded: %d worklist entries in %.2f s%s",
             count,

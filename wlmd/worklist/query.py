@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from wlmd.config import ReturnCharset
+from wlmd.settings.config import ReturnCharset
 from wlmd.worklist import keys, values
 from wlmd.worklist.area import StorageArea
 from wlmd.worklist.entry import WorklistEntry
@@ -34,7 +34,7 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FindOptions:
-    """The query-related settings of :class:`wlmd.config.Config`."""
+    """The query-related settings of :class:`wlmd.settings.config.Config`."""
 
     sq_expansion: bool = True
     no_fail: bool = False

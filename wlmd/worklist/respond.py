@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from wlmd.config import ReturnCharset
+from wlmd.settings.config import ReturnCharset
 from wlmd.worklist import keys
 from wlmd.worklist.entry import Item, WorklistEntry
 from wlmd.worklist.searchmask import MaskElement, MaskNode, MaskSequence, SearchMask, find
