@@ -2,8 +2,9 @@
 
 ``--refuse`` → application context → ``--reject`` (no Implementation Class UID)
 → (the supervisor's ``--max-associations`` and, wlmd only,
-``--max-associations-per-host``) → called AE title names a storage area →
-(wlmd) the calling AE title may query it (``--allowed-callers``).
+``--max-associations-per-host``) → the called AE title offers a service (in
+wlmscpfs: names a storage area; see :mod:`wlmd.services.routing`) → (wlmd)
+the calling AE title may use it (``--allowed-callers``).
 Pure: the caller passes in what it knows about the request.
 """
 
@@ -69,7 +70,7 @@ UNKNOWN_CALLED_AE = Rejection(
     REJECTED_PERMANENT,
     SOURCE_SERVICE_USER,
     REASON_CALLED_AE_NOT_RECOGNIZED,
-    "called AE title has no storage area",
+    "called AE title offers no service (no storage area of that name)",
 )
 
 
@@ -115,7 +116,7 @@ def check_association(
     reject_without_implementation_uid: bool,
     application_context: str,
     implementation_class_uid: str,
-    has_storage_area: bool,
+    called_ae_known: bool,
     caller_allowed: bool = True,
 ) -> Rejection | None:
     """The rejection to send, or None to go on negotiating."""
@@ -125,7 +126,7 @@ def check_association(
         return BAD_APPLICATION_CONTEXT
     if reject_without_implementation_uid and not implementation_class_uid:
         return NO_IMPLEMENTATION_UID
-    if not has_storage_area:
+    if not called_ae_known:
         return UNKNOWN_CALLED_AE
     if not caller_allowed:
         return CALLER_NOT_ALLOWED

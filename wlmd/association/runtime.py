@@ -85,6 +85,11 @@ class Hooks:
         """None to negotiate, or the rejection to send."""
         return None
 
+    def services(self, request: AssociateRequest) -> Sequence[Service] | None:
+        """The services to negotiate for an admitted request (by its called AE title),
+        or None for those :func:`serve` was given."""
+        return None
+
     def established(self, request: AssociateRequest, negotiated: Negotiated) -> None:
         """The A-ASSOCIATE-AC is about to be sent."""
 
@@ -219,6 +224,10 @@ class Session:
         if rejection is not None:
             self._send(wire.associate_rj(rejection.result, rejection.source, rejection.reason))
             return False
+        offered = self.hooks.services(request)
+        if offered is not None:
+            self.services = offered
+            self._by_syntax = {uid: s for s in offered for uid in s.abstract_syntaxes}
         syntaxes = [uid for s in self.services for uid in s.abstract_syntaxes]
         self.negotiated = negotiate(
             request, syntaxes, settings.transfer_syntaxes, settings.identity

@@ -9,8 +9,8 @@ association at a time itself, as wlmscpfs does.
 Each job beside the loop has its own module: the listening sockets
 (:mod:`wlmd.process.listening`), A-ASSOCIATE-RJ without forking
 (:mod:`wlmd.process.rejections`), the book of workers (:mod:`wlmd.process.workers`), the
-spare-worker pool (:mod:`wlmd.process.sparepool`), and the service data kept warm
-across fork() (:mod:`wlmd.services.mwlsnapshot`, the only MWL it knows).
+spare-worker pool (:mod:`wlmd.process.sparepool`). The services' data kept warm
+across fork() it knows only through the hooks of :mod:`wlmd.process.hooks`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 from wlmd.association import policy, tls
 from wlmd.association.peers import format_peer, presentable_address
 from wlmd.process import listening, rejections, spare, sparepool, systemd, warmup, workers
+from wlmd.process.hooks import ServiceData
 from wlmd.process.logsetup import LogThrottle
 from wlmd.process.proctitle import set_title
 from wlmd.process.worker import (  # loaded before forking: workers start warm
@@ -39,7 +40,7 @@ from wlmd.process.worker import (  # loaded before forking: workers start warm
     stop_requested,
 )
 from wlmd.services import callers
-from wlmd.services.mwlsnapshot import WorklistSnapshot
+from wlmd.services.catalogue import Catalogue
 from wlmd.settings.config import Config, ProcessModel
 
 LOG = logging.getLogger("wlmd.supervisor")
@@ -52,8 +53,8 @@ class _Stop(BaseException):
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        #: the MWL data, as far as the supervisor needs it: preload, refresh, fork
-        self.data = WorklistSnapshot(config)
+        #: the services' data, through the hooks of process.hooks: preload, refresh, fork
+        self.data: ServiceData = Catalogue(config)
         self.callers = callers.read(config.allowed_callers) if config.allowed_callers else None
         self.tls = tls.server_context(config)
         self.sockets: list[socket.socket] = []
@@ -235,7 +236,7 @@ class Supervisor:
         self._serving_inline = True
         try:
             serve_association(
-                conn, peer, self.config, self.data.store, callers=self.callers, tls=self.tls
+                conn, peer, self.config, self.data.router, callers=self.callers, tls=self.tls
             )
         except _Stop:
             LOG.info("stopping: association from %s cut short", format_peer(*peer))
@@ -301,7 +302,7 @@ class Supervisor:
     def _serve_handed(self, conn: socket.socket, peer: tuple[str, int], ident: str) -> None:
         """In a spare worker: one association handed over by the supervisor."""
         set_title(f"worker {format_peer(*peer)}: waiting for association request")
-        serve_association(conn, peer, self.config, self.data.store, ident, self.callers, self.tls)
+        serve_association(conn, peer, self.config, self.data.router, ident, self.callers, self.tls)
         set_title("spare worker: waiting for a connection")
 
     def _spare_finished(self, done: spare.Spare) -> None:
@@ -333,7 +334,7 @@ class Supervisor:
             self.data.in_child(for_child)
             self._become_worker(peer)
             serve_association(
-                conn, peer, self.config, self.data.store, ident, self.callers, self.tls
+                conn, peer, self.config, self.data.router, ident, self.callers, self.tls
             )
         except BaseException:
             LOG.exception("worker for %s failed", format_peer(*peer))

@@ -30,6 +30,7 @@ from pydicom.uid import (
 
 from wlmd import __version__
 from wlmd.association import policy, runtime
+from wlmd.association.dimse import Service
 from wlmd.association.link import Link
 from wlmd.association.logtext import association_prefix, describe_context
 from wlmd.association.negotiation import AcceptorIdentity, AssociateRequest, Negotiated
@@ -40,10 +41,8 @@ from wlmd.association.wire import first_byte_problem
 from wlmd.process.logsetup import set_association_id
 from wlmd.process.proctitle import set_title
 from wlmd.services.callers import CallerList
-from wlmd.services.echo import echo_service
-from wlmd.services.mwl import WorklistService
+from wlmd.services.routing import Offer, Router, unknown_title_reason
 from wlmd.settings.config import Config, PreferredSyntax
-from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.worker")
 
@@ -124,14 +123,15 @@ class WorkerHooks(runtime.Hooks):
     def __init__(
         self,
         config: Config,
-        store: WorklistStore,
+        router: Router,
         log: AssociationLog,
         callers: CallerList | None = None,
     ) -> None:
         self.config = config
-        self.store = store
+        self.router = router
         self.log = log
         self.callers = callers
+        self.offer: Offer | None = None
         self._supervisor = os.getppid()
 
     def admit(self, request: AssociateRequest) -> runtime.Rejection | None:
@@ -139,12 +139,13 @@ class WorkerHooks(runtime.Hooks):
         self.log.calling = request.calling_ae_title
         self.log.called = request.called_ae_title
         self.log.title("negotiating")
+        self.offer = self.router.offer(self.log.called)
         rejection = policy.check_association(
             refuse=self.config.refuse,
             reject_without_implementation_uid=self.config.reject,
             application_context=request.application_context,
             implementation_class_uid=request.implementation_class_uid,
-            has_storage_area=self.store.area(self.log.called) is not None,
+            called_ae_known=self.offer.known,
             caller_allowed=self.callers is None
             or self.callers.allows(self.log.called, self.log.calling),
         )
@@ -155,12 +156,13 @@ class WorkerHooks(runtime.Hooks):
             self.log.level = logging.WARNING
         return runtime.Rejection(rejection.result, rejection.source, rejection.reason)
 
+    def services(self, request: AssociateRequest) -> list[Service] | None:
+        """The services the called AE title offers (:mod:`wlmd.services.routing`)."""
+        return None if self.offer is None else self.router.services(self.offer, self.log)
+
     def _why(self, rejection: policy.Rejection) -> str:
         if rejection is policy.UNKNOWN_CALLED_AE:
-            return (
-                f"called AE title {self.log.called!r} has no storage area "
-                f"in {self.config.data_files_path}"
-            )
+            return unknown_title_reason(self.log.called, self.config.data_files_path, self.router)
         if rejection is policy.CALLER_NOT_ALLOWED:
             return (
                 f"calling AE title {self.log.calling!r} may not query this storage area "
@@ -310,7 +312,7 @@ def serve_association(
     conn: socket.socket,
     peer: tuple[str, int],
     config: Config,
-    store: WorklistStore,
+    router: Router,
     ident: str | None = None,
     callers: CallerList | None = None,
     tls: ssl.SSLContext | None = None,
@@ -341,11 +343,10 @@ def serve_association(
             set_association_id(None)
             return
         LOG.info("connection from %s: %s", log.peer, describe_peer(conn))
-    hooks = WorkerHooks(config, store, log, callers)
-    services = [echo_service(log), WorklistService(config, store, log).service()]
+    hooks = WorkerHooks(config, router, log, callers)
     try:
         link = Link(conn, stop_fd=stop_fd() if _in_worker() else None)
-        session = runtime.serve(link, services, settings(config), hooks)
+        session = runtime.serve(link, [], settings(config), hooks)
         if not log.outcome.startswith("rejected"):
             log.outcome = session.outcome
     finally:

@@ -64,10 +64,15 @@ class Hooks(runtime.Hooks):
     rejection: runtime.Rejection | None = None
     stop: bool = False
     events: list[str] = field(default_factory=list)
+    #: what services() answers (None: those serve() was given)
+    offered: list[Service] | None = None
 
     def admit(self, request: AssociateRequest) -> runtime.Rejection | None:
         self.events.append(f"admit {request.calling_ae_title}->{request.called_ae_title}")
         return self.rejection
+
+    def services(self, request: AssociateRequest) -> list[Service] | None:
+        return self.offered
 
     def stop_requested(self) -> bool:
         return self.stop
@@ -276,6 +281,19 @@ def test_negotiation_prefers_our_transfer_syntax_and_refuses_what_is_not_served(
         run.client.sendall(bytes.fromhex("05000000000400000000"))
         assert run.recv_pdu() == (wire.A_RELEASE_RP, wire.RELEASE_RP)
         assert run.session().outcome == "released"
+
+
+def test_the_hooks_services_decide_what_is_negotiated() -> None:
+    """A called AE title that offers only Verification: the MWL context is refused (3)."""
+    with serving(Hooks(offered=[SERVICES[0]])) as run:
+        ac = associate(run)
+        results = {
+            cx.context_id: cx.result for cx in ac.presentation_context_definition_results_list
+        }
+        assert results == {1: 0, 3: 3, 5: 3, 7: 3}
+        run.client.sendall(echo_rq(message_id=9))
+        fields = command_of(run.recv_pdu()[1])
+        assert (fields[0x0100], fields[0x0900]) == (wire.C_ECHO_RSP, 0)
 
 
 def test_rejection_is_an_a_associate_rj_and_the_end() -> None:

@@ -33,7 +33,7 @@ def test_order(refuse: bool, context_ok: bool, reject: bool, impl_uid: bool, are
         reject_without_implementation_uid=reject,
         application_context=GOOD_CONTEXT if context_ok else "1.2.3.4",
         implementation_class_uid="1.2.276.0.7230010.3.0.3.6.7" if impl_uid else "",
-        has_storage_area=area,
+        called_ae_known=area,
     )
     assert got == _expected(refuse, context_ok, reject, impl_uid, area)
 
@@ -61,7 +61,7 @@ def test_application_context_must_be_exact(context: str) -> None:
         reject_without_implementation_uid=False,
         application_context=context,
         implementation_class_uid="1.2",
-        has_storage_area=True,
+        called_ae_known=True,
     )
     assert got is policy.BAD_APPLICATION_CONTEXT
 

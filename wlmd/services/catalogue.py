@@ -1,0 +1,62 @@
+"""All services' data as the supervisor keeps it, and the router its workers serve with.
+
+The supervisor drives this through :class:`wlmd.process.hooks.ServiceData`.
+Today one part keeps data warm: the MWL snapshot
+(:class:`~wlmd.services.mwlsnapshot.WorklistSnapshot`); each hook is passed
+on to every part, so a UPS state store is one more part, and one more entry
+in the :class:`~wlmd.services.routing.Router`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wlmd.services.mwl import WorklistService
+from wlmd.services.mwlsnapshot import WorklistSnapshot
+from wlmd.services.routing import Router
+from wlmd.settings.config import Config
+
+
+class Catalogue:
+    """The parts, and the router built on them (created in the supervisor, before forking)."""
+
+    def __init__(self, config: Config) -> None:
+        self.worklist = WorklistSnapshot(config)
+        store = self.worklist.store
+        self.router = Router(store, lambda log: WorklistService(config, store, log).service())
+        self._parts = [self.worklist]
+
+    def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
+        for part in self._parts:
+            part.preload(progress)
+
+    def descriptors(self) -> list[int]:
+        return [fd for part in self._parts for fd in part.descriptors()]
+
+    def wait_time(self, wait: float) -> float:
+        for part in self._parts:
+            wait = part.wait_time(wait)
+        return wait
+
+    def refresh_due(self, ready: Sequence[object]) -> bool:
+        return any(part.refresh_due(ready) for part in self._parts)
+
+    def refresh(self) -> None:
+        for part in self._parts:
+            part.refresh()
+
+    def before_fork(self) -> object:
+        return [part.before_fork() for part in self._parts]
+
+    def in_parent(self, for_child: object) -> None:
+        for part, token in zip(self._parts, _tokens(for_child), strict=True):
+            part.in_parent(token)
+
+    def in_child(self, for_child: object) -> None:
+        for part, token in zip(self._parts, _tokens(for_child), strict=True):
+            part.in_child(token)
+
+
+def _tokens(for_child: object) -> list:  # type: ignore[type-arg]
+    assert isinstance(for_child, list), "before_fork() gives a list"
+    return for_child
