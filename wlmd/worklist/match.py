@@ -154,6 +154,14 @@ def _compile_level(
     return _LevelTest(tuple(tests), tuple(pairs))
 
 
+#: Range-matched VRs (C.2.2.2.5) and how their values are parsed; DT only in UPS keys.
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "DA": values.parse_date,
+    "TM": values.parse_time,
+    "DT": values.parse_datetime,
+}
+
+
 def _value_test(vr: str, queries: list[str], wildcards: bool) -> Callable[[str], bool]:
     """Whether one candidate value matches some of ``queries`` (C.2.2.2.1-C.2.2.2.5).
 
@@ -166,8 +174,8 @@ def _value_test(vr: str, queries: list[str], wildcards: bool) -> Callable[[str],
     """
     if any(not q for q in queries):
         return lambda _candidate: True
-    if vr in ("DA", "TM"):
-        parse = values.parse_date if vr == "DA" else values.parse_time
+    if vr in _PARSERS:
+        parse = _PARSERS[vr]
         ranges = [values.RangeQuery(q, parse) for q in queries]
         if len(ranges) == 1:
             only = ranges[0]
@@ -260,6 +268,34 @@ def _universal(element: MaskElement, wildcards: bool) -> bool:
     return wildcards and values.is_universal(parts, element.vr)
 
 
+# --- one level on its own (UPS: wlmd/ups/query.py) ---------------------------------
+
+#: One dataset level's compiled keys (what :func:`compile_level` returns).
+LevelTest = _LevelTest
+
+
+def compile_level(
+    nodes: list[MaskNode], level: keys.MatchingLevel, options: MatchOptions | None = None
+) -> LevelTest:
+    """The tests of one level of a mask against ``level``'s keys, universal keys dropped.
+
+    The MWL matcher's own building block, for a data source with other key
+    tables (UPS): the same single-value, wildcard, list-of-UID and DA/TM/DT
+    range matching (PS3.4 C.2.2.2.1-C.2.2.2.5).
+    """
+    return _compile_level(nodes, level, options or MatchOptions())
+
+
+def level_matches(candidate: Mapping[int, str], test: LevelTest) -> bool:
+    """Whether one level of a candidate (tag -> text) passes every test of ``test``."""
+    return _level_matches(candidate, test)
+
+
+def level_is_universal(test: LevelTest) -> bool:
+    """True when ``test`` places no condition (every key was universal)."""
+    return not test.keys and not test.pairs
+
+
 # --- what an index may answer ---------------------------------------------------------
 
 
@@ -295,7 +331,7 @@ def probes(compiled: CompiledMask) -> list[Probe]:
 
 
 def _probe(test: _KeyTest, in_sps: bool) -> Probe | None:
-    if test.casefold or test.vr in ("DA", "TM") or not all(test.queries):
+    if test.casefold or test.vr in _PARSERS or not all(test.queries):
         return None  # an empty query value matches any value: nothing to narrow
     if not test.wildcards or not any("*" in q or "?" in q for q in test.queries):
         # Without a wildcard character, wildcard matching is equality.

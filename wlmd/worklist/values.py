@@ -214,6 +214,29 @@ def parse_time(value: str) -> float | None:
     return hours * 3600 + minutes * 60 + seconds
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_datetime(value: str) -> tuple[_dt.date, float] | None:
+    """A DT value (YYYY[MM[DD[HH[MM[SS[.F]]]]]], an offset ignored) as (date, seconds).
+
+    Missing trailing components count from their start (month 1, day 1,
+    midnight), as a DT range bound does in PS3.4 C.2.2.2.5. wlmscpfs has no
+    DT keys; UPS matches Scheduled Procedure Step Start DateTime with it.
+    """
+    for sign in "+-":
+        cut = value.find(sign, 4)
+        if cut != -1:
+            value = value[:cut]  # &ZZXX: the offset is not used for matching
+    head, _, frac = value.partition(".")
+    if len(head) not in (4, 6, 8, 10, 12, 14) or not head.isdigit():
+        return None
+    date = parse_date(head[:4] + (head[4:6] or "01") + (head[6:8] or "01"))
+    if date is None:
+        return None
+    time_s = head[8:] + ("." + frac if frac and len(head) == 14 else "")
+    seconds = parse_time(time_s) if time_s else 0.0
+    return None if seconds is None else (date, seconds)
+
+
 @dataclass(frozen=True)
 class _Range:
     """A query value split at its first '-' (C.2.2.2.5)."""
