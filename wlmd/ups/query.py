@@ -161,8 +161,8 @@ def _survey(
 ) -> None:
     matching = {s.tag for s in level.keys.keys}
     for node in nodes:
-        if node.tag == table.SPECIFIC_CHARACTER_SET:
-            continue
+        if node.tag in (table.SPECIFIC_CHARACTER_SET, table.TRANSACTION_UID):
+            continue  # decoding only; never matched nor returned
         if top and level.returnable is not None and node.tag not in level.returnable:
             unsupported.append(node.tag)
             continue
