@@ -37,7 +37,7 @@ PACKAGE = RUN | {
     "groff-base",
     "python3-setproctitle",
 }
-TEST = PACKAGE | {"openssl", "systemd", "systemd-container", "debootstrap"}
+TEST = PACKAGE | {"openssl", "systemd", "systemd-container", "debootstrap", "postgresql", "libpq5"}
 
 STUBS = {
     "dpkg-query": """#!/bin/bash
