@@ -131,7 +131,7 @@ class UpsRepository:
 
     # --- N-CREATE, N-SET, N-GET ------------------------------------------------------
 
-    def create(self, uid: str | None, request: Dataset, calling_ae: str = "") -> Result:
+    def create(self, uid: str | None, request: Dataset) -> Result:
         """N-CREATE (CC.2.5): a SCHEDULED step; the SCP assigns the UID when none is given."""
         uid = uid or generate_uid(prefix=None)
         check = attributes.check_create(

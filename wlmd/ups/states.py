@@ -143,11 +143,13 @@ _S, _P, _X, _C = State.SCHEDULED, State.IN_PROGRESS, State.CANCELED, State.COMPL
 _OK = Outcome(SUCCESS)
 
 
-def _row(scheduled: Outcome, in_progress: Outcome, canceled: Outcome, completed: Outcome):  # type: ignore[no-untyped-def]
+def _row(
+    scheduled: Outcome, in_progress: Outcome, canceled: Outcome, completed: Outcome
+) -> dict[State, Outcome]:
     return {_S: scheduled, _P: in_progress, _X: canceled, _C: completed}
 
 
-def _all(outcome: Outcome):  # type: ignore[no-untyped-def]
+def _all(outcome: Outcome) -> dict[State, Outcome]:
     return _row(outcome, outcome, outcome, outcome)
 
 

@@ -91,8 +91,8 @@ def parse_subscription(
 ) -> tuple[Check, Subscription | None]:
     """Check N-ACTION 3 (subscribe), 4 (unsubscribe) or 5 (suspend global).
 
-    Receiving AE (0074,1234) is required (0x0120) and must be one the SCP can
-    reach (0xC308). Deletion Lock (0074,1230) on subscribe is "TRUE" or
+    Receiving AE (0074,1234) is required (0x0120); to subscribe it must be one
+    the SCP can reach (0xC308). Deletion Lock (0074,1230) on subscribe is "TRUE" or
     "FALSE" (dcmups sends it as CS; 0x0106 otherwise). ``lock_global=False``
     refuses locks on global subscriptions with warning B301. Suspend applies
     to the global instances only (0xC314).
@@ -100,7 +100,8 @@ def parse_subscription(
     ae = text(info, RECEIVING_AE)
     if not ae:
         return Check(states.MISSING_ATTRIBUTE, (RECEIVING_AE,), "no Receiving AE"), None
-    if not known_ae(ae):
+    if action == SUBSCRIBE and not known_ae(ae):
+        # Only new subscriptions: an AE taken out of the configuration may still leave.
         return Check(states.UNKNOWN_RECEIVING_AE, (RECEIVING_AE,), f"unknown AE {ae!r}"), None
     scope = scope_of(uid)
     if action == SUSPEND_GLOBAL and scope is Scope.INSTANCE:

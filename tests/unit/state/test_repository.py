@@ -36,7 +36,7 @@ def drain(repo: UpsRepository, owner: str = "test") -> list[tuple[str, EventType
 
 
 def test_create_assigns_a_uid_and_get_returns_it(repo: UpsRepository) -> None:
-    made = repo.create(None, scheduled(), "RIS")
+    made = repo.create(None, scheduled())
     assert made.status == 0, made.reason
     assert made.uid.startswith("2.25.")
     got = repo.get(made.uid)
