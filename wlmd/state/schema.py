@@ -6,10 +6,10 @@ so two nodes starting together migrate once) and refuses a database whose
 version is newer than this wlmd knows: an older wlmd must not write into a
 layout it does not understand.
 
-Tables: ``ups`` (the data set as DICOM JSON, plus the columns the store
-selects and locks on), ``subscription`` (per instance, with its deletion
-lock), ``global_subscription`` (global and filtered global, the filter as
-DICOM JSON), ``outbox`` (one row per event and subscriber: lease, attempts,
+Tables: ``ups`` (the data set's bytes, ``codec``, plus the columns the
+store selects and locks on), ``subscription`` (per instance, with its
+deletion lock), ``global_subscription`` (global and filtered global, the
+filter as a data set), ``outbox`` (one row per event and subscriber: lease, attempts,
 next attempt, delivered time).
 """
 
@@ -21,10 +21,11 @@ from wlmd.state.backends import Backend, StoreError, Tx
 _MIGRATION_LOCK = 0x776C6D64  # "wlmd"
 
 _TYPES = {
-    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL"},
+    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "blob": "BLOB"},
     "postgresql": {
         "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "real": "DOUBLE PRECISION",
+        "blob": "BYTEA",
     },
 }
 
@@ -39,7 +40,7 @@ MIGRATIONS: list[list[str]] = [
             start_dt TEXT NOT NULL,
             worklist_label TEXT NOT NULL,
             patient_id TEXT NOT NULL,
-            dataset TEXT NOT NULL,
+            dataset {blob} NOT NULL,
             created_at {real} NOT NULL,
             updated_at {real} NOT NULL,
             final_at {real}
@@ -59,14 +60,14 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE global_subscription (
             ae TEXT PRIMARY KEY,
             deletion_lock INTEGER NOT NULL,
-            filter TEXT
+            filter {blob}
         )""",
         """CREATE TABLE outbox (
             id {serial},
             ups_uid TEXT NOT NULL,
             subscriber TEXT NOT NULL,
             event_type INTEGER NOT NULL,
-            info TEXT NOT NULL,
+            info {blob} NOT NULL,
             created_at {real} NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at {real} NOT NULL,
