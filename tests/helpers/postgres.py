@@ -15,7 +15,6 @@ import glob
 import itertools
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -121,9 +120,3 @@ def start_cluster() -> Cluster:
         cluster.stop()
         raise
     return cluster
-
-
-def version_of(bindir: Path) -> str:
-    return subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
