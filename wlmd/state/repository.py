@@ -16,42 +16,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from wlmd.state import codec, outbox, schema
+from wlmd.state import codec, outbox, rows, schema
 from wlmd.state.backends import Backend, Tx
+from wlmd.state.rows import Policy, Result, Row
+from wlmd.state.subscribing import Subscribing
 from wlmd.ups import attributes, states, subscriptions, table
 from wlmd.ups.query import UpsQuery
 from wlmd.ups.states import Action, State, Tuid
-from wlmd.ups.subscriptions import Scope, Subscription
 
-_COLUMNS = "uid, state, transaction_uid, performer_ae, dataset"
-
-
-@dataclass(frozen=True)
-class Result:
-    status: int
-    uid: str = ""
-    dataset: Dataset | None = None
-    offending: tuple[int, ...] = ()
-    reason: str = ""
-    events: int = 0
-
-    @property
-    def failed(self) -> bool:
-        return states.is_failure(self.status)
-
-
-@dataclass(frozen=True)
-class _Row:
-    uid: str
-    state: State
-    transaction_uid: str | None
-    performer_ae: str | None
-    dataset: Dataset
+__all__ = ["Housekeeping", "Policy", "Result", "UpsRepository"]
 
 
 @dataclass(frozen=True)
@@ -64,17 +42,7 @@ class Housekeeping:
     delivered_events: int = 0
 
 
-@dataclass
-class Policy:
-    """The SCP's choices that the standard leaves open."""
-
-    default_worklist_label: str = "wlmd"
-    #: Grant Deletion Locks on global subscriptions (else warning B301).
-    lock_global: bool = True
-    known_ae: Callable[[str], bool] = field(default=lambda _ae: True)
-
-
-class UpsRepository:
+class UpsRepository(Subscribing):
     """Create, change, query and subscribe to UPS instances (PS3.4 CC.2)."""
 
     def __init__(
@@ -95,17 +63,10 @@ class UpsRepository:
 
     # --- reading and locking ------------------------------------------------------
 
-    def _load(self, tx: Tx, uid: str, lock: bool) -> _Row | None:
-        sql = f"SELECT {_COLUMNS} FROM ups WHERE uid = ?"
-        if lock and tx.dialect == "postgresql":
-            sql += " FOR UPDATE"
-        rows = tx.execute(sql, (uid,))
-        if not rows:
-            return None
-        uid_, state, tuid, performer, data = rows[0]
-        return _Row(uid_, State(state), tuid, performer, codec.decode(data))
+    def _enqueue(self, tx: Tx, events: Iterable[subscriptions.Event]) -> int:
+        return outbox.enqueue(tx, events, self.clock())
 
-    def _store(self, tx: Tx, row: _Row, ds: Dataset, state: State, **extra: object) -> None:
+    def _store(self, tx: Tx, row: Row, ds: Dataset, state: State, **extra: object) -> None:
         start, label, patient = codec.columns(ds)
         now = self.clock()
         sets = {
@@ -121,13 +82,6 @@ class UpsRepository:
             sets["final_at"] = now
         assignments = ", ".join(f"{k} = ?" for k in sets)
         tx.execute(f"UPDATE ups SET {assignments} WHERE uid = ?", (*sets.values(), row.uid))
-
-    def _subscribers(self, tx: Tx, uid: str) -> tuple[str, ...]:
-        rows = tx.execute("SELECT ae FROM subscription WHERE uid = ? ORDER BY ae", (uid,))
-        return tuple(r[0] for r in rows)
-
-    def _emit(self, tx: Tx, events: Iterable[subscriptions.Event]) -> int:
-        return outbox.enqueue(tx, events, self.clock())
 
     # --- N-CREATE, N-SET, N-GET ------------------------------------------------------
 
@@ -145,6 +99,7 @@ class UpsRepository:
         ds = check.dataset
         try:
             with self.backend.transaction() as tx:
+                rows.global_lock(tx, shared=True)
                 if tx.execute("SELECT 1 FROM ups WHERE uid = ?", (uid,)):
                     return Result(states.DUPLICATE_SOP_INSTANCE, uid, reason="duplicate")
                 now = self.clock()
@@ -157,9 +112,9 @@ class UpsRepository:
                     "SELECT ae, deletion_lock, filter FROM global_subscription ORDER BY ae"
                 ):
                     if subscriptions.applies(codec.decode(keys) if keys else None, ds):
-                        self._subscribe_row(tx, uid, ae, bool(lock))
-                events = self._emit(
-                    tx, subscriptions.on_create(uid, ds, self._subscribers(tx, uid))
+                        rows.subscribe(tx, uid, ae, bool(lock))
+                events = self._enqueue(
+                    tx, subscriptions.on_create(uid, ds, rows.subscribers(tx, uid))
                 )
         except Exception as exc:
             if self.backend.is_unique_violation(exc):  # a concurrent create on another node
@@ -171,7 +126,7 @@ class UpsRepository:
         """N-SET (CC.2.6) under the Transaction UID rules of the state machine."""
         given = attributes.text(modification, table.TRANSACTION_UID) or None
         with self.backend.transaction() as tx:
-            row = self._load(tx, uid, lock=True)
+            row = rows.load(tx, uid, lock=True)
             tuid = Tuid.compare(given, row.transaction_uid if row else None)
             outcome = states.transition(row.state if row else None, Action.SET, tuid)
             if row is None or states.is_failure(outcome.status):
@@ -182,16 +137,16 @@ class UpsRepository:
             if check.failed or check.dataset is None:
                 return Result(check.status, uid, None, check.offending, check.reason)
             self._store(tx, row, check.dataset, row.state)
-            events = self._emit(
+            events = self._enqueue(
                 tx,
-                subscriptions.on_set(uid, check.dataset, check.changed, self._subscribers(tx, uid)),
+                subscriptions.on_set(uid, check.dataset, check.changed, rows.subscribers(tx, uid)),
             )
         return Result(check.status, uid, check.dataset, events=events)
 
     def get(self, uid: str, tags: Iterable[int] | None = None) -> Result:
         """N-GET (CC.2.7): the attributes asked for (all when None), never the Transaction UID."""
         with self.backend.transaction(write=False) as tx:
-            row = self._load(tx, uid, lock=False)
+            row = rows.load(tx, uid, lock=False)
         if row is None:
             return Result(states.NO_SUCH_UPS, uid, reason="no such UPS")
         return Result(states.SUCCESS, uid, attributes.select(row.dataset, tags))
@@ -212,7 +167,7 @@ class UpsRepository:
             )
         action = states.action_for_target(wanted)
         with self.backend.transaction() as tx:
-            row = self._load(tx, uid, lock=True)
+            row = rows.load(tx, uid, lock=True)
             tuid = Tuid.compare(transaction_uid, row.transaction_uid if row else None)
             outcome = states.transition(row.state if row else None, action, tuid)
             reason = f"{action.value} from {row.state.value if row else 'nothing'}"
@@ -230,8 +185,8 @@ class UpsRepository:
             if wanted is State.IN_PROGRESS:
                 extra = {"transaction_uid": transaction_uid, "performer_ae": calling_ae}
             self._store(tx, row, ds, wanted, **extra)
-            events = self._emit(
-                tx, subscriptions.on_state_change(uid, ds, self._subscribers(tx, uid))
+            events = self._enqueue(
+                tx, subscriptions.on_state_change(uid, ds, rows.subscribers(tx, uid))
             )
         return Result(outcome.status, uid, reason=reason, events=events)
 
@@ -239,17 +194,17 @@ class UpsRepository:
         """N-ACTION Request Cancel (CC.2.2): cancels a SCHEDULED step, asks the performer
         of an IN PROGRESS one (Cancel Requested event)."""
         with self.backend.transaction() as tx:
-            row = self._load(tx, uid, lock=True)
+            row = rows.load(tx, uid, lock=True)
             outcome = states.transition(row.state if row else None, Action.REQUEST_CANCEL)
             if row is None or states.is_failure(outcome.status):
                 return Result(outcome.status, uid, reason="request cancel")
-            subscribers = self._subscribers(tx, uid)
+            subscribers = rows.subscribers(tx, uid)
             if outcome.cancel_requested:
                 outcome = states.after_request_cancel(outcome, row.performer_ae in subscribers)
                 if states.is_failure(outcome.status):
                     return Result(outcome.status, uid, reason="performer not subscribed")
                 events = subscriptions.on_cancel_requested(uid, request, calling_ae, subscribers)
-                return Result(outcome.status, uid, events=self._emit(tx, events))
+                return Result(outcome.status, uid, events=self._enqueue(tx, events))
             if outcome.state is None:
                 return Result(outcome.status, uid, reason="already canceled")
             ds = row.dataset
@@ -257,95 +212,9 @@ class UpsRepository:
             ds.ProcedureStepState = State.CANCELED.value
             self._store(tx, row, ds, State.CANCELED)
             events = subscriptions.on_state_change(uid, ds, subscribers, via_in_progress=True)
-            return Result(outcome.status, uid, events=self._emit(tx, events))
+            return Result(outcome.status, uid, events=self._enqueue(tx, events))
 
     # --- N-ACTION 3, 4, 5 ------------------------------------------------------------
-
-    def _subscribe_row(self, tx: Tx, uid: str, ae: str, lock: bool) -> None:
-        tx.execute(
-            "INSERT INTO subscription (uid, ae, deletion_lock) VALUES (?, ?, ?)"
-            " ON CONFLICT (uid, ae) DO UPDATE SET deletion_lock = excluded.deletion_lock",
-            (uid, ae, int(lock)),
-        )
-
-    def subscribe(self, uid: str, info: Dataset) -> Result:
-        """N-ACTION Subscribe (CC.2.3.2): the AE gets an initial State Report per step."""
-        check, sub = subscriptions.parse_subscription(
-            subscriptions.SUBSCRIBE,
-            uid,
-            info,
-            self.policy.known_ae,
-            lock_global=self.policy.lock_global,
-        )
-        if sub is None:
-            return Result(check.status, uid, None, check.offending, check.reason)
-        events: list[subscriptions.Event] = []
-        with self.backend.transaction() as tx:
-            if sub.scope is Scope.INSTANCE:
-                row = self._load(tx, uid, lock=True)
-                if row is None:
-                    return Result(states.NO_SUCH_UPS, uid, reason="no such UPS")
-                self._subscribe_row(tx, uid, sub.ae, sub.deletion_lock)
-                steps = [row]
-            else:
-                steps = self._global_subscribe(tx, sub)
-            for row in steps:
-                report = subscriptions.state_report(row.dataset)
-                events.append(
-                    subscriptions.Event(
-                        row.uid, subscriptions.EventType.STATE_REPORT, report, (sub.ae,)
-                    )
-                )
-            count = self._emit(tx, events)
-        return Result(check.status, uid, reason=sub.scope.value, events=count)
-
-    def _global_subscribe(self, tx: Tx, sub: Subscription) -> list[_Row]:
-        keys = codec.encode(sub.filter) if sub.filter is not None else None
-        tx.execute(
-            "INSERT INTO global_subscription (ae, deletion_lock, filter) VALUES (?, ?, ?)"
-            " ON CONFLICT (ae) DO UPDATE SET deletion_lock = excluded.deletion_lock,"
-            " filter = excluded.filter",
-            (sub.ae, int(sub.deletion_lock), keys),
-        )
-        rows = tx.execute(
-            f"SELECT {_COLUMNS} FROM ups WHERE state IN (?, ?) ORDER BY uid",
-            (State.SCHEDULED.value, State.IN_PROGRESS.value),
-        )
-        steps = []
-        for uid, state, tuid, performer, data in rows:
-            row = _Row(uid, State(state), tuid, performer, codec.decode(data))
-            if subscriptions.applies(sub.filter, row.dataset):
-                self._subscribe_row(tx, uid, sub.ae, sub.deletion_lock)
-                steps.append(row)
-        return steps
-
-    def unsubscribe(self, uid: str, info: Dataset) -> Result:
-        """N-ACTION Unsubscribe (CC.2.3.3); from the global instances: every subscription."""
-        check, sub = subscriptions.parse_subscription(
-            subscriptions.UNSUBSCRIBE, uid, info, self.policy.known_ae
-        )
-        if sub is None:
-            return Result(check.status, uid, None, check.offending, check.reason)
-        with self.backend.transaction() as tx:
-            if sub.scope is Scope.INSTANCE:
-                if self._load(tx, uid, lock=True) is None:
-                    return Result(states.NO_SUCH_UPS, uid, reason="no such UPS")
-                tx.execute("DELETE FROM subscription WHERE uid = ? AND ae = ?", (uid, sub.ae))
-            else:
-                tx.execute("DELETE FROM global_subscription WHERE ae = ?", (sub.ae,))
-                tx.execute("DELETE FROM subscription WHERE ae = ?", (sub.ae,))
-        return Result(states.SUCCESS, uid, reason=sub.scope.value)
-
-    def suspend_global(self, uid: str, info: Dataset) -> Result:
-        """N-ACTION Suspend Global Subscription (CC.2.3.4): no new instance subscriptions."""
-        check, sub = subscriptions.parse_subscription(
-            subscriptions.SUSPEND_GLOBAL, uid, info, self.policy.known_ae
-        )
-        if sub is None:
-            return Result(check.status, uid, None, check.offending, check.reason)
-        with self.backend.transaction() as tx:
-            tx.execute("DELETE FROM global_subscription WHERE ae = ?", (sub.ae,))
-        return Result(states.SUCCESS, uid, reason="suspended")
 
     # --- C-FIND ----------------------------------------------------------------------
 
@@ -365,16 +234,6 @@ class UpsRepository:
         return found
 
     # --- events and housekeeping -----------------------------------------------------
-
-    def scp_status_change(self, going_down: bool) -> Result:
-        """SCP Status Change to every subscribed AE (on start and on an orderly stop)."""
-        with self.backend.transaction() as tx:
-            rows = tx.execute(
-                "SELECT ae FROM subscription UNION SELECT ae FROM global_subscription ORDER BY ae"
-            )
-            events = subscriptions.scp_status_change(going_down, tuple(r[0] for r in rows))
-            count = self._emit(tx, events)
-        return Result(states.SUCCESS, subscriptions.GLOBAL, events=count)
 
     def housekeeping(
         self, completed_delay: float, canceled_delay: float, delivered_retention: float = 86400.0
