@@ -52,6 +52,7 @@ class Cluster:
         run([*self._as, str(self.bindir / tool), *args], timeout=timeout)
 
     def start(self) -> None:
+        (self.base / "owner").write_text(str(os.getpid()))
         self._pg(
             "initdb",
             "-D",
@@ -98,6 +99,23 @@ class Cluster:
         return self.conninfo(name)
 
 
+def _reap_stale(bindir: Path) -> None:
+    """Stop and remove clusters left by a test run that was killed (its pid is gone)."""
+    for owner in glob.glob("/tmp/wlmd-pg-*/owner"):
+        base = Path(owner).parent
+        try:
+            os.kill(int(Path(owner).read_text()), 0)
+            continue  # its run is still going
+        except (ProcessLookupError, ValueError):
+            pass
+        except PermissionError:
+            continue
+        stale = Cluster.__new__(Cluster)
+        stale.bindir, stale.base, stale.data = bindir, base, base / "data"
+        stale._as = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+        stale.stop()
+
+
 def start_cluster() -> Cluster:
     """A started cluster, or skip (fail with CI=true) when PostgreSQL or psycopg is missing."""
     bindir = find_bindir()
@@ -110,6 +128,7 @@ def start_cluster() -> Cluster:
     need(
         shutil.which("runuser") or os.geteuid() != 0, "runuser is needed to run PostgreSQL as root"
     )
+    _reap_stale(bindir)
     cluster = Cluster(bindir)
     try:
         cluster.start()
