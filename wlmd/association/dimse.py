@@ -238,3 +238,66 @@ class Service:
     name: str
     abstract_syntaxes: tuple[str, ...]
     handlers: dict[int, Handler]
+
+
+#: The response message of each N-* request (PS3.7 E.1), encoded by pynetdicom.
+_RESPONSE_MESSAGES = {
+    0x0100: "N_EVENT_REPORT_RSP",
+    0x0110: "N_GET_RSP",
+    0x0120: "N_SET_RSP",
+    0x0130: "N_ACTION_RSP",
+    0x0140: "N_CREATE_RSP",
+    0x0150: "N_DELETE_RSP",
+}
+
+
+def response_command(command_field: int, message_id: int, fields: dict[str, Any]) -> bytes:
+    """The command set of the response to an N-* request, encoded by pynetdicom's codec.
+
+    ``fields`` are command set keywords (AffectedSOPClassUID, Status,
+    ActionTypeID, ErrorComment, ...); None leaves an element out. The Command
+    Data Set Type says whether a data set follows (``has_data_set``).
+    """
+    import pynetdicom.dimse_messages as messages
+    from pynetdicom.dsutils import encode
+
+    message = getattr(messages, _RESPONSE_MESSAGES[command_field])()
+    command = message.command_set
+    command.MessageIDBeingRespondedTo = message_id
+    for keyword, value in fields.items():
+        if value is None:
+            if keyword in command:
+                delattr(command, keyword)
+        else:
+            setattr(command, keyword, value)
+    for element in list(command):
+        empty = element.value is None or element.value == ""
+        if empty and element.keyword not in ("CommandGroupLength", "CommandDataSetType"):
+            del command[element.tag]
+    command.CommandField = command_field | 0x8000
+    command.CommandDataSetType = 0x0101
+    message._set_command_group_length()
+    data = encode(command, True, True)
+    assert data is not None
+    return bytes(data)
+
+
+def respond_with(responder: Responder, fields: dict[str, Any], data_set: bytes | None) -> None:
+    """Send the final response to an N-* request: its command set, then ``data_set`` if any."""
+    request = responder.request
+    command = response_command(request.command_field, request.message_id, fields)
+    if data_set:
+        command = _with_data_set_flag(command)
+    responder.writer.add(command, is_command=True)
+    if data_set:
+        responder.writer.add(data_set, is_command=False)
+    responder.writer.flush()
+
+
+def _with_data_set_flag(command: bytes) -> bytes:
+    """The command set with Command Data Set Type (0000,0800) = 0x0001 (a data set follows)."""
+    tag = struct.pack("<HHI", 0x0000, 0x0800, 2)
+    at = command.find(tag)
+    if at < 0:
+        raise ValueError("command set without Command Data Set Type")
+    return command[: at + 8] + struct.pack("<H", 0x0001) + command[at + 10 :]

@@ -25,6 +25,12 @@ class ServiceData(Protocol):
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Load what workers should start with, before READY=1 and the first fork."""
 
+    def helpers(self) -> Sequence[tuple[str, Callable[[], int]]]:
+        """Processes to run beside the workers (the UPS event sender): a name for logs and
+        ps, and the function the child runs (its result is the exit status). Started
+        after :meth:`preload`, restarted when they die (:mod:`wlmd.process.helpers`)."""
+        ...
+
     def descriptors(self) -> list[int]:
         """Descriptors to keep when daemonising and to watch in the select loop."""
         ...

@@ -27,6 +27,7 @@ import time
 from wlmd.association import policy, tls
 from wlmd.association.peers import format_peer, presentable_address
 from wlmd.process import listening, rejections, spare, sparepool, systemd, warmup, workers
+from wlmd.process.helpers import Helper, HelperProcesses
 from wlmd.process.hooks import ServiceData
 from wlmd.process.logsetup import LogThrottle
 from wlmd.process.proctitle import set_title
@@ -72,6 +73,9 @@ class Supervisor:
         self.spares = sparepool.SparePool(
             config.spare_workers if config.process_model is ProcessModel.FORK else 0
         )
+        self.helpers = HelperProcesses(
+            [Helper(name, run) for name, run in self.data.helpers()], self._become_helper
+        )
         self.access = None
         if config.access_control:
             from wlmd.process.access import AccessControl
@@ -116,11 +120,13 @@ class Supervisor:
     def run(self) -> int:
         self._update_title()
         self.install_signal_handlers()
+        self.helpers.start_all()
         try:
             while not self._stopping:
                 self._dispatch_signals()
                 if self._stopping:
                     break
+                self.helpers.start_due()
                 self._ensure_spare()
                 self.rejections.expire()
                 data_fds = self.data.descriptors()
@@ -155,7 +161,7 @@ class Supervisor:
 
     def _wait_time(self) -> float:
         wait = self.spares.wait_time(self.rejections.wait_time(1.0))
-        return self.data.wait_time(wait)
+        return self.helpers.wait_time(self.data.wait_time(wait))
 
     def _refresh_snapshot(self) -> None:
         """Keep the data current, so new workers start with little to re-read."""
@@ -359,10 +365,24 @@ class Supervisor:
         os.close(self._wake_w)
         workers.die_with_parent(self.pid)
 
+    def _become_helper(self, name: str) -> None:
+        """In a helper child: default signals, no sockets or pipes of ours, die with us."""
+        set_title(name)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        for sock in self.sockets:
+            sock.close()
+        self.spares.close_in_child()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        workers.die_with_parent(self.pid)
+
     def reap(self) -> None:
         for pid, status in workers.reaped():
             if self.spares.reaped(pid, status):
                 continue  # an idle spare: no association to report
+            if self.helpers.reaped(pid, status):
+                continue  # restarted later, or stopping
             self.workers.ended(pid, status)
             self._update_title()
 
@@ -374,6 +394,7 @@ class Supervisor:
         for pid in self.spares.stop():  # each exits on EOF; reaped below like a worker
             self.workers[pid] = workers.WorkerInfo("spare", "", "no one")
         self.workers.stop_all(self.reap)
+        self.helpers.stop(self.reap)  # after the workers: what they wrote is still sent
         LOG.info("stopped")
 
 

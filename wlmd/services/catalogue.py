@@ -1,10 +1,12 @@
 """All services' data as the supervisor keeps it, and the router its workers serve with.
 
 The supervisor drives this through :class:`wlmd.process.hooks.ServiceData`.
-Today one part keeps data warm: the MWL snapshot
-(:class:`~wlmd.services.mwlsnapshot.WorklistSnapshot`); each hook is passed
-on to every part, so a UPS state store is one more part, and one more entry
-in the :class:`~wlmd.services.routing.Router`.
+The parts: the MWL snapshot
+(:class:`~wlmd.services.mwlsnapshot.WorklistSnapshot`), always, and the UPS
+state store with its event sender (:class:`~wlmd.services.upsdata.UpsData`)
+when ``--ups-ae-title`` names called AE titles; each hook is passed on to
+every part, and each part's service is an entry in the
+:class:`~wlmd.services.routing.Router`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from wlmd.services.mwl import WorklistService
 from wlmd.services.mwlsnapshot import WorklistSnapshot
 from wlmd.services.routing import Router
+from wlmd.services.upsdata import SERVICE_NAME, UpsData
 from wlmd.settings.config import Config
 
 
@@ -23,12 +26,22 @@ class Catalogue:
     def __init__(self, config: Config) -> None:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
-        self.router = Router(store, lambda log: WorklistService(config, store, log).service())
-        self._parts = [self.worklist]
+        self._parts: list[WorklistSnapshot | UpsData] = [self.worklist]
+        titled = []
+        if config.ups_ae_titles:
+            ups = UpsData(config)
+            self._parts.append(ups)
+            titled.append((SERVICE_NAME, config.ups_ae_titles, ups.service))
+        self.router = Router(
+            store, lambda log: WorklistService(config, store, log).service(), titled
+        )
 
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         for part in self._parts:
             part.preload(progress)
+
+    def helpers(self) -> list[tuple[str, Callable[[], int]]]:
+        return [helper for part in self._parts for helper in part.helpers()]
 
     def descriptors(self) -> list[int]:
         return [fd for part in self._parts for fd in part.descriptors()]

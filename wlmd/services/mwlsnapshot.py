@@ -61,6 +61,10 @@ class WorklistSnapshot:
         )
         gc.freeze()  # loaded objects stay out of the collector's way, in us and in workers
 
+    def helpers(self) -> list[tuple[str, Callable[[], int]]]:
+        """MWL needs no process beside the workers."""
+        return []
+
     def descriptors(self) -> list[int]:
         """The inotify watch, if any: kept when daemonising, watched by the select loop."""
         watch = self.store.watch

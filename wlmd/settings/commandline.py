@@ -221,6 +221,8 @@ def build_config(line: CommandLine) -> Config:
         tls.server_context(config)
     except tls.TlsError as exc:
         raise UsageError(str(exc)) from None
+    if config.ups_ae_titles:
+        _check_ups(config)
     if config.allowed_callers:
         from wlmd.services import callers  # late: it pulls in the worklist package
 
@@ -229,6 +231,23 @@ def build_config(line: CommandLine) -> Config:
         except callers.CallerListError as exc:
             raise UsageError(f"bad --allowed-callers file: {exc}") from None
     return config
+
+
+def _check_ups(config: Config) -> None:
+    """UPS settings that stop start-up like a bad option: no state store, a bad subscriber line."""
+    import os
+
+    if not config.state_store and not os.environ.get("STATE_DIRECTORY"):
+        raise UsageError(
+            "--ups-ae-title needs --state-store (or $STATE_DIRECTORY, as systemd sets it)"
+        )
+    if config.ups_subscribers:
+        from wlmd.services import upssubscribers
+
+        try:
+            upssubscribers.read(config.ups_subscribers)
+        except upssubscribers.SubscriberTableError as exc:
+            raise UsageError(f"bad --ups-subscribers file: {exc}") from None
 
 
 def _option(long: str) -> Option:

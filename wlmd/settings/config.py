@@ -89,3 +89,8 @@ class Config:
     allowed_callers: str | None = None  # --allowed-callers: per-area calling AE allow-list
     lock_timeout: int | None = None  # --lock-timeout: None = block, as wlmscpfs
     index: bool = True  # --no-index: no snapshot kept between queries, no indexes
+    # --- UPS (PS3.4 Annex CC), off unless --ups-ae-title names a called AE title
+    ups_ae_titles: tuple[str, ...] = ()  # --ups-ae-title: called AE titles that offer UPS
+    state_store: str | None = None  # --state-store: SQLite path or postgresql:// URL
+    ups_subscribers: str | None = None  # --ups-subscribers: AE title -> host, port, TLS
+    ups_keep_final: int = 86400  # --ups-keep-final: seconds COMPLETED/CANCELED steps stay

@@ -32,6 +32,7 @@ from wlmd.settings.config import Config, PreferredSyntax, ProcessModel, ReturnCh
 from wlmd.settings.optiontypes import (
     Action,
     Address,
+    AeTitles,
     Choice,
     Int,
     Option,
@@ -49,6 +50,7 @@ LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 
 EXTENSIONS = "wlmd extensions (not in wlmscpfs)"
 SERVICE = "service options (wlmd extensions)"
+UPS = "unified procedure step (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -202,6 +204,19 @@ OPTIONS: tuple[Option, ...] = (
         value(None, "--spare-workers", "spare_workers",
               Param("[n]umber", Int(0, 8)),
               "fork mode: keep n warmed-up workers that serve associations in turn"),
+    ),
+    *section(UPS, None,
+        value(None, "--ups-ae-title", "ups_ae_titles",
+              Param("[t]itles", AeTitles(), default_text="none: no UPS"),
+              "offer Unified Procedure Step (PS3.4 CC) on the called AE titles t (a,b,...)"),
+        value(None, "--state-store", "state_store",
+              Param("[l]ocation", Str(), default_text="$STATE_DIRECTORY/wlmd.db"),
+              "keep UPS state in SQLite file l, or in PostgreSQL at a postgresql:// URL"),
+        value(None, "--ups-subscribers", "ups_subscribers", Param("[f]ilename", ReadableFile()),
+              "event subscribers' addresses, one 'AE-title host port [tls]' per line of f"),
+        value(None, "--ups-keep-final", "ups_keep_final",
+              Param("[s]econds", Int(0)),
+              "delete COMPLETED and CANCELED steps s seconds after their final state"),
     ),
 )
 # fmt: on

@@ -120,6 +120,21 @@ class ReadableFile:
         return text
 
 
+@dataclass(frozen=True)
+class AeTitles:
+    """Comma-separated AE titles (PS3.5 6.2: 1-16 characters, no backslash or control)."""
+
+    type_name: str = "string"
+    range_text: str = ""
+
+    def convert(self, text: str) -> tuple[str, ...]:
+        titles = tuple(t.strip(" ") for t in text.split(","))
+        for title in titles:
+            if not title or len(title) > 16 or "\\" in title or not title.isprintable():
+                raise ValueError(f"{title!r} is not an AE title (1-16 characters)")
+        return titles
+
+
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}\.?$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
 
@@ -151,7 +166,7 @@ class Address:
         return text
 
 
-Converter = Int | Str | Choice | ReadableFile | Address
+Converter = Int | Str | Choice | ReadableFile | Address | AeTitles
 
 
 # --- the table ---------------------------------------------------------------

@@ -33,8 +33,12 @@ from typing import Any, Protocol
 Tracer = Callable[[str], None]
 
 
-class StoreError(Exception):
-    """The state database cannot be used (one line for the operator)."""
+class StoreError(OSError):
+    """The state database cannot be used (one line for the operator).
+
+    An OSError, as a missing directory or a refused connection is: start-up
+    reports it as ``cannot start: ...`` like the other environment errors.
+    """
 
 
 class Tx(Protocol):

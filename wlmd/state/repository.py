@@ -61,6 +61,15 @@ class UpsRepository(Subscribing):
     def close(self) -> None:
         self.backend.close()
 
+    def check(self) -> None:
+        """Open the database now, creating or migrating its schema; StoreError if unusable.
+
+        The supervisor calls it before READY=1, so that a bad location stops
+        start-up instead of failing the first UPS operation.
+        """
+        with self.backend.transaction(write=False) as tx:
+            tx.execute("SELECT 1")
+
     # --- reading and locking ------------------------------------------------------
 
     def _enqueue(self, tx: Tx, events: Iterable[subscriptions.Event]) -> int:

@@ -1,0 +1,152 @@
+"""Helper children: long-running processes a service needs beside the workers.
+
+The UPS event sender is one: it delivers N-EVENT-REPORTs from the state
+store's outbox on associations of its own, so that a subscriber that is down
+or slow never holds a worker. The supervisor owns such processes as it owns
+workers: it forks them after the data is loaded, restarts one that dies
+(after 1 s, doubling up to a minute, so a helper that cannot start does not
+spin), and stops them after the workers at shutdown (SIGTERM, then SIGKILL
+after :data:`STOP_TIMEOUT`), so that what the last associations wrote is still
+sent. Services declare them through :meth:`wlmd.process.hooks.ServiceData.helpers`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+LOG = logging.getLogger("wlmd.supervisor")
+
+#: How long a helper may take to finish after SIGTERM (an event sender sends the
+#: SCP Status Change "going down" reports) before it is killed.
+STOP_TIMEOUT = 10.0
+RESTART_FIRST = 1.0
+RESTART_MAX = 60.0
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A process to keep running: ``run()`` runs in the child; its result is the exit status."""
+
+    name: str
+    run: Callable[[], int]
+
+
+@dataclass
+class _Slot:
+    helper: Helper
+    pid: int | None = None
+    restart_at: float | None = None
+    delay: float = RESTART_FIRST
+    started: float = 0.0
+
+
+class HelperProcesses:
+    """The supervisor's helper children: start, restart with backoff, stop."""
+
+    def __init__(self, helpers: Sequence[Helper], become_child: Callable[[str], None]) -> None:
+        self._slots = [_Slot(h) for h in helpers]
+        self._become_child = become_child
+        self._stopping = False
+
+    def __len__(self) -> int:
+        return sum(1 for slot in self._slots if slot.pid is not None)
+
+    def start_all(self) -> None:
+        for slot in self._slots:
+            if slot.pid is None:
+                self._start(slot)
+
+    def _start(self, slot: _Slot) -> None:
+        slot.restart_at = None
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            LOG.error("cannot start %s: fork failed: %s", slot.helper.name, exc)
+            self._schedule(slot)
+            return
+        if pid == 0:  # pragma: no cover - the child never returns here
+            status = 1
+            try:
+                self._become_child(slot.helper.name)
+                status = slot.helper.run()
+            except BaseException:
+                LOG.exception("%s failed", slot.helper.name)
+            finally:
+                logging.shutdown()
+                os._exit(status)
+        slot.pid = pid
+        slot.started = time.monotonic()
+        LOG.info("%s started (pid %d)", slot.helper.name, pid)
+
+    def _schedule(self, slot: _Slot) -> None:
+        slot.restart_at = time.monotonic() + slot.delay
+        slot.delay = min(RESTART_MAX, slot.delay * 2)
+
+    def reaped(self, pid: int, status: int) -> bool:
+        """Whether ``pid`` was a helper; if it died unasked, its restart is scheduled."""
+        for slot in self._slots:
+            if slot.pid != pid:
+                continue
+            slot.pid = None
+            if self._stopping:
+                LOG.info("%s stopped (%s)", slot.helper.name, _describe(status))
+                return True
+            if time.monotonic() - slot.started > RESTART_MAX:
+                slot.delay = RESTART_FIRST  # it ran a good while: not a start-up failure
+            self._schedule(slot)
+            LOG.warning(
+                "%s (pid %d) %s; restarting in %g s",
+                slot.helper.name,
+                pid,
+                _describe(status),
+                slot.restart_at - time.monotonic() if slot.restart_at else 0.0,
+            )
+            return True
+        return False
+
+    def wait_time(self, wait: float) -> float:
+        """``wait`` shortened to the next scheduled restart."""
+        for slot in self._slots:
+            if slot.restart_at is not None:
+                wait = max(0.0, min(wait, slot.restart_at - time.monotonic()))
+        return wait
+
+    def start_due(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots:
+            if slot.pid is None and slot.restart_at is not None and now >= slot.restart_at:
+                self._start(slot)
+
+    def stop(self, reap: Callable[[], None], timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM every helper, reap them (``reap`` calls :meth:`reaped`), SIGKILL stragglers."""
+        self._stopping = True
+        for slot in self._slots:
+            slot.restart_at = None
+            if slot.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while len(self) and time.monotonic() < deadline:
+            reap()
+            if len(self):
+                time.sleep(0.02)  # bounded by the deadline; children signal nothing else
+        for slot in self._slots:
+            if slot.pid is not None:
+                LOG.warning("%s did not stop within %g s: killed", slot.helper.name, timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(slot.pid, 0)
+                slot.pid = None
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
