@@ -243,6 +243,8 @@ def template(skip: Iterable[str] = ()) -> str:
         else:
             shown = option.param.default_text
             value = defaults.get(option.field or "")
+            if isinstance(value, tuple):  # a list setting (ups-ae-title): as it is written
+                value = ",".join(value) or None
             if shown is None:
                 shown = "" if value is None else str(value)
             lines.append(f"# {option.help}" + (f" (default: {shown})" if shown else ""))

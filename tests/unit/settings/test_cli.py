@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,16 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--limit-answers", "25", "limit_answers", 25),
     (None, "--lock-timeout", "5", "lock_timeout", 5),
     (None, "--allowed-callers", "{conf}", "allowed_callers", "{conf}"),
+    (None, "--ups-ae-title", "UPS, UPS_2", "ups_ae_titles", ("UPS", "UPS_2")),
+    (
+        None,
+        "--state-store",
+        "/var/lib/wlmd/state/wlmd.db",
+        "state_store",
+        "/var/lib/wlmd/state/wlmd.db",
+    ),
+    (None, "--ups-subscribers", "{conf}", "ups_subscribers", "{conf}"),
+    (None, "--ups-keep-final", "600", "ups_keep_final", 600),
     (None, "--tls-cert", "{cert}", "tls_cert", "{cert}"),
     (None, "--tls-key", "{key}", "tls_key", "{key}"),
     (None, "--tls-ca", "{cert}", "tls_ca", "{cert}"),
@@ -128,6 +139,8 @@ def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
     long = BY_SPELLING[option].long
     if long == "--compression-level":
         return ["+xd"]
+    if long == "--ups-ae-title":
+        return ["--state-store", "ups.db"]
     if long == "--tls-cert" and pki is not None:
         return ["--tls-key", pki["key"]]
     if long in ("--tls-key", "--tls-ca", "--tls-require-peer-cert") and pki is not None:
@@ -192,6 +205,37 @@ def test_value_option_sets_field(
         expected = fill(expected)
     config = parse_args([*_needs(spelling, pki), spelling, argument, "104"])
     assert getattr(config, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ups-ae-title", "UPS"], "--ups-ae-title needs --state-store"),
+        (["--ups-ae-title", "UPS,", "--state-store", "x.db"], "'' is not an AE title"),
+        (["--ups-ae-title", "A_TITLE_OF_17_CHR", "--state-store", "x.db"], "is not an AE title"),
+    ],
+)
+def test_ups_settings_are_checked_with_the_command_line(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parse_args([*argv, "104"])
+
+
+def test_ups_state_store_defaults_to_systemds_state_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/wlmd")
+    assert parse_args(["--ups-ae-title", "UPS", "104"]).ups_ae_titles == ("UPS",)
+
+
+def test_a_bad_subscriber_line_stops_start_up(tmp_path: Path) -> None:
+    table = tmp_path / "subscribers"
+    table.write_text("DCMUPSSCU 127.0.0.1 notaport\n")
+    argv = ["--ups-ae-title", "UPS", "--state-store", "x.db", "--ups-subscribers", str(table)]
+    with pytest.raises(UsageError, match=re.escape(f"{table}:1: 'notaport' is not a port")):
+        parse_args([*argv, "104"])
 
 
 def test_every_table_row_is_tested_here() -> None:
