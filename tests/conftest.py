@@ -22,6 +22,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from tests.helpers import servers  # noqa: E402
 from tests.helpers.dcmtk import require_dcmtk  # noqa: E402
+from tests.helpers.postgres import Cluster, start_cluster  # noqa: E402
 
 atexit.register(servers.stop_all)
 
@@ -30,6 +31,16 @@ atexit.register(servers.stop_all)
 def _no_leftover_servers() -> Iterator[None]:
     yield
     servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (skip, or fail with CI=true, if missing)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -128,7 +128,10 @@ class UpsService:
         asked = getattr(request.primitive, "AttributeIdentifierList", None)
         tags = [int(t) for t in asked] if asked else None
         try:
-            result = self._open().get(uid, tags)
+            if request.sop_class_uid not in UPS_CLASSES:
+                result = Result(NO_SUCH_SOP_CLASS, uid, reason=f"SOP class {request.sop_class_uid}")
+            else:
+                result = self._open().get(uid, tags)
         except Exception:
             LOG.exception("UPS N-GET failed with an internal error")
             result = Result(states.PROCESSING_FAILURE, uid, reason="internal error")

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.postgres import Cluster, start_cluster
+from tests.helpers.postgres import Cluster
 from tests.helpers.ups import Clock, backend_for
 from wlmd.state.repository import Policy, UpsRepository
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
