@@ -117,6 +117,9 @@ def test_a_step_from_creation_to_completion_with_the_final_uids(server: servers.
         status, got = assoc.send_n_get([], UnifiedProcedureStepPush, uid)
         assert status.Status == 0x0000 and got is not None
         assert got.ProcedureStepState == "IN PROGRESS" and "TransactionUID" not in got
+        status, got = assoc.send_n_get([0x00741000], UnifiedProcedureStepPush, uid)
+        assert status.Status == 0x0000 and got is not None, "one attribute: a single AT value"
+        assert [e.keyword for e in got] == ["ProcedureStepState"]
 
         done = claim(tuid, "COMPLETED")
         status, _ = assoc.send_n_action(done, 1, UnifiedProcedureStepPull, uid)

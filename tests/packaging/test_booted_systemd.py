@@ -75,6 +75,33 @@ with open(os.path.join(area, "lockfile"), "r+b") as lock:
 print("written", flush=True)
 """
 
+#: Inside the container: one UPS operation with pynetdicom from the package's
+#: private directory: "create" prints status and the assigned UID, "get UID" the state.
+UPS_CLIENT = """
+import sys
+sys.path.insert(0, "/usr/lib/wlmd")
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+PUSH = "1.2.840.10008.5.1.4.34.6.1"
+ae = AE(ae_title="PERFORMER")
+ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+ae.add_requested_context(PUSH)
+assoc = ae.associate("127.0.0.1", 104, ae_title="UPS")
+assert assoc.is_established, "no association"
+if sys.argv[1] == "create":
+    ds = Dataset()
+    ds.PatientName, ds.PatientID = "Booted^Test", "UPS-0001"
+    ds.ProcedureStepState, ds.ScheduledProcedureStepPriority = "SCHEDULED", "MEDIUM"
+    ds.ProcedureStepLabel, ds.WorklistLabel = "CT head", "CT"
+    ds.ScheduledProcedureStepStartDateTime, ds.InputReadinessState = "20300101080000", "READY"
+    status, created = assoc.send_n_create(ds, PUSH, None)
+    print(f"0x{status.Status:04X}", created.SOPInstanceUID)
+else:
+    status, got = assoc.send_n_get([0x00741000], PUSH, sys.argv[2])
+    print(f"0x{status.Status:04X}", got.ProcedureStepState)
+assoc.release()
+"""
+
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -346,6 +373,32 @@ def test_operator_lines_in_the_journal(box: ct.Container) -> None:
     line = journal_lines(box, "NOSUCH_AE")
     assert "127.0.0.1" in line and "::ffff:" not in line, line
     assert journal_count(box, "::ffff:") == 0, journal_lines(box, "::ffff:")
+
+
+def test_ups_state_lives_in_the_state_directory(box: ct.Container) -> None:
+    """UPS on: the sandboxed unit keeps its SQLite store in StateDirectory, across restarts."""
+    box.sh("cp /etc/wlmd/wlmd.conf /root/wlmd.conf.before-ups")
+    try:
+        box.sh("echo 'ups-ae-title = UPS' >> /etc/wlmd/wlmd.conf && systemctl restart wlmd.service")
+        wait_state(box, "wlmd.service", "active")
+        created = box.run(["python3", "-c", UPS_CLIENT, "create"], check=False)
+        journal = box.sh("journalctl -u wlmd -n 40 --no-pager").stdout
+        assert created.returncode == 0, created.stderr + journal
+        status, uid = created.stdout.split()
+        assert status in ("0x0000", "0xB300"), status
+        stat = box.run(["stat", "-c", "%U:%G %a", "/var/lib/wlmd/state/wlmd.db"]).stdout.strip()
+        assert stat.startswith("wlmd:wlmd "), stat
+        box.run(["systemctl", "restart", "wlmd.service"])
+        wait_state(box, "wlmd.service", "active")
+        fetched = box.run(["python3", "-c", UPS_CLIENT, "get", uid], check=False)
+        journal = box.sh("journalctl -u wlmd -n 40 --no-pager").stdout
+        assert fetched.stdout.split() == ["0x0000", "SCHEDULED"], fetched.stderr + journal
+        assert journal_count(box, "UPS N-CREATE PERFORMER -> UPS") == 1
+        assert journal_count(box, "Booted") == 0, "no patient data in the journal at info"
+    finally:
+        box.sh("cp /root/wlmd.conf.before-ups /etc/wlmd/wlmd.conf")
+        box.run(["systemctl", "restart", "wlmd.service"])
+    assert_both_up(box)
 
 
 def test_ris_user_writes_through_the_lock(box: ct.Container, tmp_path: Path) -> None:

@@ -125,9 +125,8 @@ class UpsService:
         """N-GET (CC.2.7): the attributes asked for, or all; never the Transaction UID."""
         started = time.monotonic()
         uid = _requested_uid(request)
-        asked = getattr(request.primitive, "AttributeIdentifierList", None)
-        tags = [int(t) for t in asked] if asked else None
         try:
+            tags = _attribute_identifiers(request)
             if request.sop_class_uid not in UPS_CLASSES:
                 result = Result(NO_SUCH_SOP_CLASS, uid, reason=f"SOP class {request.sop_class_uid}")
             else:
@@ -282,6 +281,19 @@ class UpsService:
                 respond_with(responder, fields, payload)
             except OSError as exc:
                 LOG.warning("UPS %s response to %s not sent: %s", operation, self.log.calling, exc)
+
+
+def _attribute_identifiers(request: Request) -> list[int] | None:
+    """N-GET's Attribute Identifier List (0000,1005): None (all) when absent or empty.
+
+    An AT element of one value decodes as a single tag, not a list of one.
+    """
+    asked = getattr(request.primitive, "AttributeIdentifierList", None)
+    if asked is None or asked == "" or asked == []:
+        return None
+    if isinstance(asked, (list, tuple)) or hasattr(asked, "__iter__"):
+        return [int(tag) for tag in asked]
+    return [int(asked)]
 
 
 def _requested_uid(request: Request) -> str:
