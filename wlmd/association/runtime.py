@@ -355,7 +355,18 @@ class Session:
         writer = wire.PDataWriter(self.link.sock, context.id, self.request_peer_max_pdu())
         responder = Responder(self, request, writer)
         self.link.sock.settimeout(self.settings.dimse_timeout)
-        handler(request, responder)
+        try:
+            handler(request, responder)
+        except OSError:
+            raise  # the connection failed: the caller ends the association
+        except Exception:
+            # A service's bug must cost one association, not the worker (and, for a
+            # spare, the associations it would have served next): the peer sees an
+            # A-ABORT at once instead of waiting for its DIMSE timeout.
+            name = service.name if service is not None else "?"
+            LOG.exception("%s: the %s service failed: association aborted", message.msg_type, name)
+            self.abort()
+            self.outcome = "aborted"
 
     def request_peer_max_pdu(self) -> int:
         return self.request.peer_max_pdu if self.request is not None else 0

@@ -296,6 +296,22 @@ def test_the_hooks_services_decide_what_is_negotiated() -> None:
         assert (fields[0x0100], fields[0x0900]) == (wire.C_ECHO_RSP, 0)
 
 
+def test_a_failing_handler_aborts_the_association_not_the_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(request: Request, responder: Responder) -> None:
+        raise TypeError("a bug in a service")
+
+    offered = [Service("echo", (VERIFICATION,), {wire.C_ECHO_RQ: broken})]
+    with caplog.at_level(logging.ERROR, "wlmd.worker"), serving(Hooks(offered=offered)) as run:
+        associate(run)
+        run.client.sendall(echo_rq())
+        assert run.recv_pdu()[0] == wire.A_ABORT
+        assert run.session().outcome == "aborted"
+    assert "the echo service failed: association aborted" in caplog.text
+    assert "TypeError: a bug in a service" in caplog.text
+
+
 def test_rejection_is_an_a_associate_rj_and_the_end() -> None:
     hooks = Hooks(rejection=runtime.Rejection(1, 1, 7))
     with serving(hooks) as run:
