@@ -24,6 +24,7 @@ from wlmd.association.dimse import Request, Responder, Service
 from wlmd.association.logtext import describe_tags
 from wlmd.association.report import AssociationLog
 from wlmd.association.wire import C_FIND_RQ, pending_command_set
+from wlmd.services import requestfilter
 from wlmd.services.requestlog import write_request_file
 from wlmd.settings.config import Config
 from wlmd.worklist import keys
@@ -137,6 +138,18 @@ class WorklistService:
                 self.log.calling,
                 self.log.called,
             )
+        if self.config.request_filter:
+            filtered = requestfilter.apply(
+                requestfilter.load(self.config.request_filter),
+                identifier,
+                requestfilter.RequestInfo(self.log.calling, self.log.called, self.log.peer),
+                UID(request.context.transfer_syntax),
+            )
+            if filtered.identifier is None:
+                return FindResult(
+                    keys.UNABLE_TO_PROCESS, error_comment="refused by the request filter"
+                ), 0
+            identifier = filtered.identifier
         if self.config.sleep_before:
             time.sleep(self.config.sleep_before)
         area = self.store.area(self.log.called)

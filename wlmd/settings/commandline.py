@@ -223,6 +223,13 @@ def build_config(line: CommandLine) -> Config:
         raise UsageError(str(exc)) from None
     if config.ups_ae_titles:
         _check_ups(config)
+    if config.request_filter:
+        from wlmd.services import requestfilter
+
+        try:  # loaded now: a broken filter stops start-up like a bad option
+            requestfilter.load(config.request_filter)
+        except requestfilter.RequestFilterError as exc:
+            raise UsageError(f"bad --request-filter: {exc}") from None
     if config.allowed_callers:
         from wlmd.services import callers  # late: it pulls in the worklist package
 

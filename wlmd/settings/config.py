@@ -87,6 +87,7 @@ class Config:
     tls_ca: str | None = None
     tls_require_peer_cert: bool = False
     allowed_callers: str | None = None  # --allowed-callers: per-area calling AE allow-list
+    request_filter: str | None = None  # --request-filter: a site's function run before matching
     lock_timeout: int | None = None  # --lock-timeout: None = block, as wlmscpfs
     index: bool = True  # --no-index: no snapshot kept between queries, no indexes
     # --- UPS (PS3.4 Annex CC), off unless --ups-ae-title names a called AE title

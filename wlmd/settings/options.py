@@ -193,6 +193,8 @@ OPTIONS: tuple[Option, ...] = (
              "require a modality certificate signed by a --tls-ca CA (mutual TLS)"),
         value(None, "--allowed-callers", "allowed_callers", Param("[f]ilename", ReadableFile()),
               "let only the calling AE titles listed in f query each listed storage area"),
+        value(None, "--request-filter", "request_filter", Param("[f]ilename", ReadableFile()),
+              "run request_filter(query, request) of Python file f on each C-FIND first"),
         value(None, "--lock-timeout", "lock_timeout",
               Param("[s]econds", Int(1), default_text="wait forever, as wlmscpfs"),
               "answer 0xA700 when a writer holds the storage area's lock longer than s"),

@@ -26,6 +26,7 @@ from wlmd.settings.config import Config, PreferredSyntax, ProcessModel, ReturnCh
 from wlmd.settings.options import BY_SPELLING, OPTIONS
 
 REPO = Path(__file__).resolve().parents[3]
+WIDEN_DATE = str(REPO / "examples" / "request-filters" / "widen_date.py")
 
 # (short, long, Config field, value set) for every option without a value.
 FLAGS: list[tuple[str | None, str, str, Any]] = [
@@ -95,6 +96,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--limit-answers", "25", "limit_answers", 25),
     (None, "--lock-timeout", "5", "lock_timeout", 5),
     (None, "--allowed-callers", "{conf}", "allowed_callers", "{conf}"),
+    (None, "--request-filter", WIDEN_DATE, "request_filter", WIDEN_DATE),
     (None, "--ups-ae-title", "UPS, UPS_2", "ups_ae_titles", ("UPS", "UPS_2")),
     (
         None,
