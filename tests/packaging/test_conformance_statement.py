@@ -14,8 +14,8 @@ document that every check can fail:
   (``| 0xC301 |`` or ``| C301H |``);
 - every option the document names exists in the options table, and the
   defaults of the parameters table are ``Config``'s;
-- the MWL key tables (Annex 8.1) hold exactly the tags of
-  ``wlmd.worklist.keys``, the UPS table (Annex 8.2) exactly those of
+- the MWL key tables (Annex 8.1.1) hold exactly the tags of
+  ``wlmd.worklist.keys``, the UPS table (Annex 8.1.2) exactly those of
   ``wlmd.ups.table.RULES``;
 - the Debian package installs it, README and wlmd(8) point to it.
 """
@@ -171,10 +171,10 @@ def _differences(what: str, documented: set[int], expected: set[int]) -> list[st
 
 
 def key_table_problems(text: str) -> list[str]:
-    mwl = _tags_in(section(text, "### 8.1 ", "### 8.2 "))
-    ups = _tags_in(section(text, "### 8.2 ", "### 8.3 ")) - {int("00081195", 16)}
-    return _differences("MWL keys (8.1)", mwl, mwl_key_tags()) + _differences(
-        "UPS attributes (8.2)", ups, _rule_tags(RULES)
+    mwl = _tags_in(section(text, "#### 8.1.1 ", "#### 8.1.2 "))
+    ups = _tags_in(section(text, "#### 8.1.2 ", "### 8.2 ")) - {int("00081195", 16)}
+    return _differences("MWL keys (8.1.1)", mwl, mwl_key_tags()) + _differences(
+        "UPS attributes (8.1.2)", ups, _rule_tags(RULES)
     )
 
 
