@@ -39,7 +39,8 @@ from wlmd.worklist import keys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = REPO_ROOT / "docs" / "conformance-statement.md"
-INSTALLED = "/usr/share/doc/wlmd/conformance-statement.md"
+#: dh_compress gzips documentation over 4 KiB, as README.md.gz
+INSTALLED = "/usr/share/doc/wlmd/conformance-statement.md.gz"
 
 OFFERED = frozenset({str(VERIFICATION), str(MODALITY_WORKLIST_FIND), *UPS_CLASSES})
 
