@@ -12,8 +12,9 @@ document that every check can fail:
 - the Implementation Class UID and Version Name are the worker's;
 - every status constant of ``wlmd/ups/states.py`` has a row of its own
   (``| 0xC301 |`` or ``| C301H |``);
-- every option the document names exists in the options table, and the
-  defaults of the parameters table are ``Config``'s;
+- every option the document names exists in the options table, every option
+  that changes what a peer sees is named, and the defaults of the parameters
+  table are ``Config``'s;
 - the MWL key tables (Annex 8.1.1) hold exactly the tags of
   ``wlmd.worklist.keys``, the UPS table (Annex 8.1.2) exactly those of
   ``wlmd.ups.table.RULES``;
@@ -32,7 +33,7 @@ from wlmd.process.worker import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
 from wlmd.services.echo import VERIFICATION
 from wlmd.services.mwl import MODALITY_WORKLIST_FIND
 from wlmd.services.ups import UPS_CLASSES
-from wlmd.settings.options import BY_SPELLING, config_defaults
+from wlmd.settings.options import BY_SPELLING, OPTIONS, config_defaults
 from wlmd.ups import states
 from wlmd.ups.table import RULES, Rule
 from wlmd.worklist import keys
@@ -49,6 +50,17 @@ OPTION = re.compile(r"(?<![\w/.+-])([-+]{1,2}[A-Za-z][A-Za-z0-9=-]*)")
 #: Backtick spans that start with another program's name show its options, not ours.
 OTHER_PROGRAMS = frozenset({"dcmups", "upsscu", "wlmscpfs", "findscu", "echoscu"})
 TAG = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)")
+
+#: Options that change nothing a DICOM peer can see (every other option must be named):
+#: the program's own output, logging, how it runs, request files, and --no-index
+#: (the same answers: the differential tests check it against wlmscpfs both ways).
+NOT_SEEN_BY_PEERS = frozenset(
+    {
+        *("--help", "--version", "--arguments", "--config", "--daemon", "--pid-file"),
+        *("--quiet", "--verbose", "--debug", "--log-level", "--log-config"),
+        *("--request-file-path", "--request-file-format", "--no-index"),
+    }
+)
 
 #: Parameters table rows (section 4.4.2) whose default is a Config number: option -> field.
 NUMERIC_DEFAULTS = {
@@ -122,7 +134,13 @@ def named_options(text: str) -> set[str]:
 
 
 def option_problems(text: str) -> list[str]:
-    return sorted(f"{o} is not a wlmd option" for o in named_options(text) - set(BY_SPELLING))
+    named = named_options(text)
+    problems = [f"{o} is not a wlmd option" for o in named - set(BY_SPELLING)]
+    for option in OPTIONS:
+        spellings = set(option.spellings)
+        if not spellings & (named | NOT_SEEN_BY_PEERS):
+            problems.append(f"{'/'.join(option.spellings)} is not in the statement")
+    return sorted(problems)
 
 
 def default_problems(text: str) -> list[str]:
@@ -223,6 +241,12 @@ BROKEN: dict[str, Callable[[str], str]] = {
 @pytest.mark.parametrize("name", CHECKS.keys())
 def test_each_check_fails_on_a_broken_copy(text: str, name: str) -> None:
     assert CHECKS[name](BROKEN[name](text)), f"the {name} check accepts a broken document"
+
+
+def test_an_option_the_statement_does_not_name_is_found(text: str) -> None:
+    assert "--request-filter" in text
+    problems = option_problems(text.replace("--request-filter", "a filter"))
+    assert problems == ["--request-filter is not in the statement"]
 
 
 def test_named_options_ignore_other_programs_and_dates() -> None:
