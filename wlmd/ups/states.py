@@ -173,12 +173,15 @@ TABLE: dict[tuple[Action, Tuid], dict[State, Outcome]] = {
         _NOT_YET, Outcome(SUCCESS, _C, check_final=True), _FINAL, Outcome(ALREADY_COMPLETED)
     ),
     (Action.COMPLETE, Tuid.ABSENT): _all(_WRONG_TUID),
-    (Action.COMPLETE, Tuid.OTHER): _all(_WRONG_TUID),
+    # A SCHEDULED step has no Transaction UID yet: one given cannot be judged
+    # right or wrong, and "not yet in progress" (C310) is what the performer
+    # needs to hear (dcm4chee answers the same); absent, it is C301 as the table says.
+    (Action.COMPLETE, Tuid.OTHER): _row(_NOT_YET, _WRONG_TUID, _WRONG_TUID, _WRONG_TUID),
     (Action.CANCEL, Tuid.MATCHES): _row(
         _NOT_YET, Outcome(SUCCESS, _X, check_final=True), Outcome(ALREADY_CANCELED), _FINAL
     ),
     (Action.CANCEL, Tuid.ABSENT): _all(_WRONG_TUID),
-    (Action.CANCEL, Tuid.OTHER): _all(_WRONG_TUID),
+    (Action.CANCEL, Tuid.OTHER): _row(_NOT_YET, _WRONG_TUID, _WRONG_TUID, _WRONG_TUID),
     (Action.REQUEST_CANCEL, Tuid.ABSENT): _row(
         Outcome(SUCCESS, _X, via_in_progress=True),
         Outcome(SUCCESS, cancel_requested=True),
