@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from wlmd.services.mppsdata import SERVICE_NAME as MPPS_SERVICE
+from wlmd.services.mppsdata import MppsData
 from wlmd.services.mwl import WorklistService
 from wlmd.services.mwlsnapshot import WorklistSnapshot
 from wlmd.services.routing import Router
@@ -26,12 +28,16 @@ class Catalogue:
     def __init__(self, config: Config) -> None:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
-        self._parts: list[WorklistSnapshot | UpsData] = [self.worklist]
+        self._parts: list[WorklistSnapshot | UpsData | MppsData] = [self.worklist]
         titled = []
         if config.ups_ae_titles:
             ups = UpsData(config)
             self._parts.append(ups)
             titled.append((SERVICE_NAME, config.ups_ae_titles, ups.service))
+        if config.mpps_ae_titles:
+            mpps = MppsData(config)
+            self._parts.append(mpps)
+            titled.append((MPPS_SERVICE, config.mpps_ae_titles, mpps.service))
         self.router = Router(
             store, lambda log: WorklistService(config, store, log).service(), titled
         )

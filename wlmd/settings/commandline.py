@@ -221,7 +221,7 @@ def build_config(line: CommandLine) -> Config:
         tls.server_context(config)
     except tls.TlsError as exc:
         raise UsageError(str(exc)) from None
-    if config.ups_ae_titles:
+    if config.ups_ae_titles or config.mpps_ae_titles:
         _check_ups(config)
     if config.request_filter:
         from wlmd.services import requestfilter
@@ -241,13 +241,13 @@ def build_config(line: CommandLine) -> Config:
 
 
 def _check_ups(config: Config) -> None:
-    """UPS settings that stop start-up like a bad option: no state store, a bad subscriber line."""
+    """UPS/MPPS settings that stop start-up like a bad option: no state store, a bad
+    subscriber line."""
     import os
 
     if not config.state_store and not os.environ.get("STATE_DIRECTORY"):
-        raise UsageError(
-            "--ups-ae-title needs --state-store (or $STATE_DIRECTORY, as systemd sets it)"
-        )
+        which = "--ups-ae-title" if config.ups_ae_titles else "--mpps-ae-title"
+        raise UsageError(f"{which} needs --state-store (or $STATE_DIRECTORY, as systemd sets it)")
     if config.ups_subscribers:
         from wlmd.services import upssubscribers
 

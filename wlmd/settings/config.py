@@ -95,3 +95,5 @@ class Config:
     state_store: str | None = None  # --state-store: SQLite path or postgresql:// URL
     ups_subscribers: str | None = None  # --ups-subscribers: AE title -> host, port, TLS
     ups_keep_final: int = 86400  # --ups-keep-final: seconds COMPLETED/CANCELED steps stay
+    # --- MPPS (PS3.4 Annex F.7), off unless --mpps-ae-title names called AE titles
+    mpps_ae_titles: tuple[str, ...] = ()  # --mpps-ae-title: called AE titles that offer MPPS

@@ -51,6 +51,7 @@ LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 EXTENSIONS = "wlmd extensions (not in wlmscpfs)"
 SERVICE = "service options (wlmd extensions)"
 UPS = "unified procedure step (wlmd extensions)"
+MPPS = "modality performed procedure step (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -219,6 +220,11 @@ OPTIONS: tuple[Option, ...] = (
         value(None, "--ups-keep-final", "ups_keep_final",
               Param("[s]econds", Int(0)),
               "delete COMPLETED and CANCELED steps s seconds after their final state"),
+    ),
+    *section(MPPS, None,
+        value(None, "--mpps-ae-title", "mpps_ae_titles",
+              Param("[t]itles", AeTitles(), default_text="none: no MPPS"),
+              "take Modality Performed Procedure Step N-CREATE/N-SET on called AE titles t"),
     ),
 )
 # fmt: on

@@ -10,7 +10,8 @@ Tables: ``ups`` (the data set's bytes, ``codec``, plus the columns the
 store selects and locks on), ``subscription`` (per instance, with its
 deletion lock), ``global_subscription`` (global and filtered global, the
 filter as a data set), ``outbox`` (one row per event and subscriber: lease, attempts,
-next attempt, delivered time).
+next attempt, delivered time); from version 2 ``mpps`` (Modality Performed
+Procedure Steps, with the scheduled step they perform).
 """
 
 from __future__ import annotations
@@ -78,6 +79,23 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt_at)",
         "CREATE INDEX outbox_order ON outbox (subscriber, ups_uid, id)",
+    ],
+    [  # 1 -> 2: Modality Performed Procedure Steps
+        """CREATE TABLE mpps (
+            uid TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            station_ae TEXT NOT NULL,
+            study_uid TEXT NOT NULL,
+            sps_id TEXT NOT NULL,
+            accession TEXT NOT NULL,
+            dataset {blob} NOT NULL,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            final_at {real}
+        )""",
+        "CREATE INDEX mpps_study_sps ON mpps (study_uid, sps_id)",
+        "CREATE INDEX mpps_accession ON mpps (accession)",
+        "CREATE INDEX mpps_final ON mpps (final_at)",
     ],
 ]
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,63 @@
+"""MPPS's part of the catalogue: its repository on the state store, and the service factory.
+
+The store is the UPS one (``--state-store``, or ``$STATE_DIRECTORY/wlmd.db``);
+the supervisor opens it once before READY=1 (a bad location stops start-up,
+the schema is migrated), then each worker opens its own connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wlmd.association.dimse import Service
+from wlmd.association.report import AssociationLog
+from wlmd.services.mpps import MppsService
+from wlmd.services.upsdata import state_location
+from wlmd.settings.config import Config
+from wlmd.state.backends import open_backend
+from wlmd.state.mpps import MppsRepository
+
+SERVICE_NAME = "modality performed procedure step"
+
+
+class MppsData:
+    """The hooks of :class:`wlmd.process.hooks.ServiceData` for MPPS."""
+
+    def __init__(self, config: Config) -> None:
+        location = state_location(config)
+        if location is None:  # checked with the command line
+            raise ValueError("--mpps-ae-title needs --state-store")
+        self.store = MppsRepository(open_backend(location))
+
+    def service(self, log: AssociationLog) -> Service:
+        return MppsService(lambda: self.store, log).service()
+
+    def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Open the store once (schema migrated; StoreError stops start-up), then close it."""
+        with self.store.backend.transaction(write=False) as tx:
+            tx.execute("SELECT 1")
+        self.store.close()
+
+    def helpers(self) -> list[tuple[str, Callable[[], int]]]:
+        return []
+
+    def descriptors(self) -> list[int]:
+        return []
+
+    def wait_time(self, wait: float) -> float:
+        return wait
+
+    def refresh_due(self, ready: Sequence[object]) -> bool:
+        return False
+
+    def refresh(self) -> None:
+        """Nothing kept in memory."""
+
+    def before_fork(self) -> None:
+        return None
+
+    def in_parent(self, for_child: object) -> None:
+        """Nothing to hand over."""
+
+    def in_child(self, for_child: object) -> None:
+        """The child opens its own connection on first use."""
