@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from wlmd.mpps import rules as mpps_rules
 from wlmd.process.worker import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from wlmd.services.echo import VERIFICATION
 from wlmd.services.mwl import MODALITY_WORKLIST_FIND
@@ -43,7 +44,9 @@ DOCUMENT = REPO_ROOT / "docs" / "conformance-statement.md"
 #: dh_compress gzips documentation over 4 KiB, as README.md.gz
 INSTALLED = "/usr/share/doc/wlmd/conformance-statement.md.gz"
 
-OFFERED = frozenset({str(VERIFICATION), str(MODALITY_WORKLIST_FIND), *UPS_CLASSES})
+OFFERED = frozenset(
+    {str(VERIFICATION), str(MODALITY_WORKLIST_FIND), *UPS_CLASSES, mpps_rules.SOP_CLASS}
+)
 
 #: An option spelling: -ta, +xd, +x=, -cs0, --max-pdu (a letter first: not "-20300515").
 OPTION = re.compile(r"(?<![\w/.+-])([-+]{1,2}[A-Za-z][A-Za-z0-9=-]*)")

@@ -107,6 +107,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     ),
     (None, "--ups-subscribers", "{conf}", "ups_subscribers", "{conf}"),
     (None, "--ups-keep-final", "600", "ups_keep_final", 600),
+    (None, "--mpps-ae-title", "WLMD", "mpps_ae_titles", ("WLMD",)),
     (None, "--tls-cert", "{cert}", "tls_cert", "{cert}"),
     (None, "--tls-key", "{key}", "tls_key", "{key}"),
     (None, "--tls-ca", "{cert}", "tls_ca", "{cert}"),
@@ -141,7 +142,7 @@ def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
     long = BY_SPELLING[option].long
     if long == "--compression-level":
         return ["+xd"]
-    if long == "--ups-ae-title":
+    if long in ("--ups-ae-title", "--mpps-ae-title"):
         return ["--state-store", "ups.db"]
     if long == "--tls-cert" and pki is not None:
         return ["--tls-key", pki["key"]]
