@@ -107,7 +107,18 @@ def check_create(
         return Check(
             states.CREATE_NOT_SCHEDULED, (PROCEDURE_STEP_STATE,), f"state {state!r} on N-CREATE"
         )
-    not_allowed = [TRANSACTION_UID] if TRANSACTION_UID in ds else []
+    # Table CC.2.5-3: the Transaction UID is Type 2 in N-CREATE and "shall be empty"
+    # (a conforming SCU sends it empty); a value is refused, the empty one dropped
+    # (the SCP records a Transaction UID only when the step is claimed).
+    if text(ds, TRANSACTION_UID):
+        return Check(
+            states.INVALID_ATTRIBUTE_VALUE,
+            (TRANSACTION_UID,),
+            "Transaction UID must be empty in N-CREATE",
+        )
+    if TRANSACTION_UID in ds:
+        del ds[TRANSACTION_UID]
+    not_allowed = []
     # The instance comes from the command; a copy in the data set that agrees is harmless.
     if text(ds, SOP_INSTANCE_UID) not in ("", uid):
         not_allowed.append(SOP_INSTANCE_UID)

@@ -59,7 +59,11 @@ def test_create_in_another_state_is_c309(state: str) -> None:
 
 def test_transaction_uid_or_another_instance_uid_is_not_allowed_in_create() -> None:
     check = attributes.check_create(scheduled(TransactionUID="1.2.9"), UID, NOW)
-    assert (check.status, check.offending) == (0x0105, (table.TRANSACTION_UID,))
+    assert (check.status, check.offending) == (0x0106, (table.TRANSACTION_UID,))
+    # Type 2, "shall be empty" (Table CC.2.5-3): a conforming SCU sends it empty
+    empty = attributes.check_create(scheduled(TransactionUID=""), UID, NOW)
+    assert not empty.failed and empty.dataset is not None
+    assert table.TRANSACTION_UID not in empty.dataset
     check = attributes.check_create(scheduled(SOPInstanceUID="9.9"), UID, NOW)
     assert (check.status, check.offending) == (0x0105, (table.SOP_INSTANCE_UID,))
     assert attributes.check_create(scheduled(SOPInstanceUID=UID), UID, NOW).status == 0
