@@ -18,7 +18,7 @@ after the lease, so delivery is at least once, and exactly once otherwise).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -69,7 +69,6 @@ _DUE = (
     " AND (lease_until IS NULL OR lease_until < ?)"
     " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscriber = o.subscriber"
     " AND e.ups_uid = o.ups_uid AND e.delivered_at IS NULL AND e.id < o.id)"
-    " ORDER BY id LIMIT ?"
 )
 
 
@@ -80,12 +79,33 @@ class Outbox:
         self.backend = backend
         self.clock = clock
 
-    def claim(self, owner: str, limit: int = 20, lease: float = 60.0) -> list[Delivery]:
-        """Up to ``limit`` due events, leased to ``owner`` for ``lease`` seconds."""
+    def claim(
+        self,
+        owner: str,
+        limit: int = 20,
+        lease: float = 60.0,
+        *,
+        subscriber: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Delivery]:
+        """Up to ``limit`` due events, leased to ``owner`` for ``lease`` seconds.
+
+        ``subscriber``: only that subscriber's (a sender batching on an open
+        association); ``exclude``: none of these subscribers' (a sender that is
+        still busy with them leaves their rows to itself later, or to another node).
+        """
         now = self.clock()
+        due, params = _DUE, [now, now]
+        if subscriber is not None:
+            due += " AND o.subscriber = ?"
+            params.append(subscriber)
+        if exclude:
+            due += f" AND o.subscriber NOT IN ({', '.join('?' * len(exclude))})"
+            params.extend(exclude)
+        due += " ORDER BY id LIMIT ?"
         with self.backend.transaction() as tx:
-            due = _DUE + (" FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else "")
-            ids = [row[0] for row in tx.execute(due, (now, now, limit))]
+            due += " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
+            ids = [row[0] for row in tx.execute(due, (*params, limit))]
             if not ids:
                 return []
             marks = ", ".join("?" * len(ids))
@@ -131,6 +151,25 @@ class Outbox:
                 " lease_owner = NULL, lease_until = NULL WHERE id = ?",
                 (attempts, now + wait, error[:500], event_id),
             )
+
+    def release(self, owner_prefix: str) -> int:
+        """Give back the leases of owners named ``owner_prefix…`` (this node's sender,
+        killed before it acknowledged): due again at once instead of after the lease."""
+        with self.backend.transaction() as tx:
+            return tx.rowcount(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
+                " WHERE delivered_at IS NULL AND substr(lease_owner, 1, ?) = ?",
+                (len(owner_prefix), owner_prefix),
+            )
+
+    def last_created(self, uid: str, event_type: EventType) -> float | None:
+        """When the newest event of ``event_type`` about ``uid`` was written (None: never)."""
+        with self.backend.transaction(write=False) as tx:
+            row = tx.execute(
+                "SELECT MAX(created_at) FROM outbox WHERE ups_uid = ? AND event_type = ?",
+                (uid, int(event_type)),
+            )[0][0]
+        return None if row is None else float(row)
 
     def pending(self) -> int:
         """Events not delivered yet."""
