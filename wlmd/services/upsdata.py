@@ -11,6 +11,7 @@ never one inherited across ``fork()`` (:mod:`wlmd.state.backends`).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 
 from wlmd.association.dimse import Service
@@ -60,9 +61,12 @@ class UpsData:
         self.store.close()
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
+        """The event sender; it is told when the supervisor started, so that a sender
+        restarted after a crash does not announce the SCP's start again."""
         from wlmd.services.upsevents import run_event_sender
 
-        return [("ups event sender", lambda: run_event_sender(self))]
+        started = time.time()
+        return [("ups event sender", lambda: run_event_sender(self, since=started))]
 
     def descriptors(self) -> list[int]:
         return []
