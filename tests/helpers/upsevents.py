@@ -11,6 +11,7 @@ assert order and time bounds from the events themselves.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -46,12 +47,23 @@ class Report:
     association: int  # which association (a count per receiver)
 
 
+class Silent:
+    """A port that completes the TCP handshake and then never answers (a hung subscriber)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_server(("127.0.0.1", port), backlog=16)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @dataclass
 class Receiver:
     ae_title: str
     port: int
     trial_only: bool = False
     status: int = 0x0000  # the answer to an acceptable report
+    delay: float = 0.0  # seconds before answering (a slow subscriber)
     reports: list[Report] = field(default_factory=list)
     refused_contexts: int = 0  # Event contexts proposed without the role selection
     associations: int = 0
@@ -112,6 +124,8 @@ class Receiver:
         with self._cond:
             self.reports.append(report)
             self._cond.notify_all()
+        if self.delay:
+            time.sleep(self.delay)  # the slow subscriber itself, not synchronisation
         return status, None
 
     def accepted(self) -> list[Report]:

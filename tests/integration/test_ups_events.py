@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,15 @@ from pynetdicom.association import Association
 from tests.helpers import procs, servers
 from tests.helpers.servers import Server
 from tests.helpers.ups import performed, scheduled
-from tests.helpers.upsevents import EVENT, PUSH, TRIAL_EVENT, TRIAL_PUSH, Receiver, Report
+from tests.helpers.upsevents import (
+    EVENT,
+    PUSH,
+    TRIAL_EVENT,
+    TRIAL_PUSH,
+    Receiver,
+    Report,
+    Silent,
+)
 from tests.helpers.worklists import make_area
 
 PULL = "1.2.840.10008.5.1.4.34.6.3"
@@ -74,11 +83,11 @@ class Ups:
 def ups_env(tmp_path: Path, wlmd_available: None) -> Iterator[Callable]:  # type: ignore[type-arg]
     made: list[Ups] = []
 
-    def make(*names: str, trial: tuple[str, ...] = (), start: bool = True) -> Ups:
+    def make(*names: str, trial: tuple[str, ...] = (), down: tuple[str, ...] = ()) -> Ups:
         env = Ups(tmp_path / f"u{len(made)}", names, trial)
         made.append(env)
-        if start:
-            for receiver in env.receivers.values():
+        for receiver in env.receivers.values():
+            if receiver.ae_title not in down:
                 receiver.start()
         return env
 
@@ -86,9 +95,6 @@ def ups_env(tmp_path: Path, wlmd_available: None) -> Iterator[Callable]:  # type
     for env in made:
         for receiver in env.receivers.values():
             receiver.stop()
-
-
-from collections.abc import Callable  # noqa: E402
 
 
 def wait_log(server: Server, text: str, count: int = 1, timeout: float = 15.0) -> None:
@@ -227,7 +233,7 @@ def test_workflow_events_in_order_and_cancel_requested(ups_env) -> None:  # type
         (STATE_REPORT, "IN PROGRESS"),
         (CANCEL_REQUESTED, ""),
     ]
-    requested = [r for r in env["ALL"].accepted() if r.type == CANCEL_REQUESTED][0]
+    requested = next(r for r in env["ALL"].accepted() if r.type == CANCEL_REQUESTED)
     assert requested.info.ReasonForCancellation == "patient left"
     assert requested.info.RequestingAE == "RIS"
 
@@ -260,9 +266,110 @@ def test_scp_status_change_at_start_and_orderly_stop(ups_env) -> None:  # type: 
     with env.running():
         for name in ("ONE", "TWO"):
             env[name].wait_for(
-                lambda r: [x.info.SCPStatus for x in r if x.type == SCP_STATUS]
-                == ["GOING DOWN", "RESTARTED"],
+                lambda r: (
+                    [x.info.SCPStatus for x in r if x.type == SCP_STATUS]
+                    == ["GOING DOWN", "RESTARTED"]
+                ),
                 f"{name}'s RESTARTED",
             )
     restarted = [r for r in env["ONE"].accepted() if r.type == SCP_STATUS][1]
     assert restarted.info.SubscriptionListStatus == "WARM START"
+
+
+def sender_pids(server: Server) -> list[int]:
+    return [int(p) for p in re.findall(r"ups event sender started \(pid (\d+)\)", server.log())]
+
+
+def test_a_hung_subscriber_does_not_delay_another_and_gets_its_events_later(ups_env) -> None:  # type: ignore[no-untyped-def]
+    env = ups_env("HUNG", "UP", down=("HUNG",))
+    hung = Silent(env["HUNG"].port)  # accepts TCP, never answers: the sender waits its ACSE timeout
+    try:
+        with env.running() as server, scu(server) as assoc:
+            subscribe(assoc, GLOBAL, "HUNG")
+            subscribe(assoc, GLOBAL, "UP")
+            uids = [f"1.2.7.{n}" for n in range(1, 6)]
+            for uid in uids:
+                create(assoc, uid)
+                change_state(assoc, uid, "IN PROGRESS")
+            written = time.monotonic()
+            got = env["UP"].wait_for(
+                lambda r: all(len(about(r, uid)) >= 2 for uid in uids), "UP's 10 reports"
+            )
+            # all of UP's within a fraction of the 5 s the sender waits for HUNG's A-ASSOCIATE-AC
+            assert max(r.at for r in got) - written < 2.5, [r.at - written for r in got]
+            for uid in uids:
+                assert about(got, uid) == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
+            wait_log(server, "not delivered: HUNG at 127.0.0.1")
+            hung.close()
+            env["HUNG"].start()
+            late = env["HUNG"].wait_for(
+                lambda r: all(len(about(r, uid)) >= 2 for uid in uids), "HUNG's reports", 40
+            )
+            for uid in uids:
+                assert about(late, uid) == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
+    finally:
+        hung.close()
+
+
+def test_event_sender_killed_mid_delivery_is_restarted_and_loses_nothing(ups_env) -> None:  # type: ignore[no-untyped-def]
+    env = ups_env("SLOW")
+    env["SLOW"].delay = 0.3
+    with env.running() as server, scu(server) as assoc:
+        create(assoc, "1.2.8.1")
+        subscribe(assoc, "1.2.8.1", "SLOW")
+        change_state(assoc, "1.2.8.1", "IN PROGRESS")
+        for percent in ("10", "20", "30", "40"):
+            progress(assoc, "1.2.8.1", percent)
+        env["SLOW"].wait_for(lambda r: len(about(r, "1.2.8.1")) >= 2, "the first reports")
+        (first,) = sender_pids(server)
+        os.kill(first, signal.SIGKILL)
+        wait_log(server, "ups event sender started", count=2)
+        got = env["SLOW"].wait_for(
+            lambda r: len(dedup(about(r, "1.2.8.1"))) >= 6, "every report after the restart", 30
+        )
+        wait_log(server, "ups event sender (pid")
+    expected = [(1, "SCHEDULED"), (1, "IN PROGRESS")] + [(3, p) for p in ("10", "20", "30", "40")]
+    seen = about(got, "1.2.8.1")
+    assert dedup(seen) == expected  # nothing lost, in order
+    assert len(seen) - len(expected) <= 1  # at most the report in flight, again
+    # the restarted sender did not announce the SCP's start again (only the stop's GOING DOWN)
+    statuses = [r.info.SCPStatus for r in env["SLOW"].reports if r.type == SCP_STATUS]
+    assert statuses == ["GOING DOWN"]
+
+
+def dedup(seen: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    return [x for n, x in enumerate(seen) if n == 0 or seen[n - 1] != x]
+
+
+def test_everything_killed_then_restarted_delivers_what_was_pending(ups_env) -> None:  # type: ignore[no-untyped-def]
+    env = ups_env("LATER", down=("LATER",))
+    with env.running() as server, scu(server) as assoc:
+        create(assoc, "1.2.9.1")
+        subscribe(assoc, "1.2.9.1", "LATER")
+        change_state(assoc, "1.2.9.1", "IN PROGRESS")
+        wait_log(server, "not delivered: LATER at 127.0.0.1")
+        procs.kill_session(server.proc, 10)  # supervisor, sender, workers: SIGKILL
+        assert "GOING DOWN" not in server.log()
+    env["LATER"].start()
+    with env.running():
+        got = env["LATER"].wait_for(
+            lambda r: len(about(r, "1.2.9.1")) >= 2 and any(x.type == SCP_STATUS for x in r),
+            "the pending reports and RESTARTED",
+        )
+    assert about(got, "1.2.9.1") == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
+    assert next(r.info.SCPStatus for r in got if r.type == SCP_STATUS) == "RESTARTED"
+
+
+def test_housekeeping_deletes_final_steps_and_logs_counts(ups_env) -> None:  # type: ignore[no-untyped-def]
+    env = ups_env("ONE")
+    env.options = (*env.options, "--ups-keep-final", "0")
+    with env.running() as server, scu(server) as assoc:
+        create(assoc, "1.2.10.1", PatientName="Secret^Patient")
+        cancel = Dataset()
+        cancel.ReasonForCancellation = "test"
+        assert assoc.send_n_action(cancel, 2, PUSH, "1.2.10.1")[0].Status == 0
+    with env.running() as server, scu(server) as assoc:
+        wait_log(server, "housekeeping: deleted 0 completed and 1 canceled steps")
+        status, _ = assoc.send_n_get([0x00741000, 0x00404041], PUSH, "1.2.10.1")
+        assert status.Status == 0xC307  # gone
+    assert "Secret" not in server.log()

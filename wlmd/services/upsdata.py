@@ -10,8 +10,8 @@ never one inherited across ``fork()`` (:mod:`wlmd.state.backends`).
 
 from __future__ import annotations
 
+import mmap
 import os
-import time
 from collections.abc import Callable, Sequence
 
 from wlmd.association.dimse import Service
@@ -61,12 +61,13 @@ class UpsData:
         self.store.close()
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
-        """The event sender; it is told when the supervisor started, so that a sender
-        restarted after a crash does not announce the SCP's start again."""
+        """The event sender, with a byte of memory shared by its incarnations (an
+        anonymous shared mapping, inherited across fork): set once the SCP's start
+        was announced, so a sender restarted after a crash does not announce it again."""
         from wlmd.services.upsevents import run_event_sender
 
-        started = time.time()
-        return [("ups event sender", lambda: run_event_sender(self, since=started))]
+        announced = mmap.mmap(-1, 1)
+        return [("ups event sender", lambda: run_event_sender(self, announced))]
 
     def descriptors(self) -> list[int]:
         return []

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import select
 import signal
@@ -56,7 +57,6 @@ from wlmd.services.upsdelivery import (
 )
 from wlmd.services.upssubscribers import Subscriber, SubscriberTable
 from wlmd.state.outbox import Delivery, backoff
-from wlmd.ups.subscriptions import GLOBAL, EventType
 
 if TYPE_CHECKING:
     from wlmd.services.upsdata import UpsData
@@ -76,11 +76,12 @@ HOUSEKEEPING_EVERY = 60.0
 STOP_GRACE = 8.0
 
 
-def run_event_sender(ups: UpsData, since: float | None = None) -> int:
-    """The helper's body; ``since``: when the supervisor started (for SCP Status Change)."""
+def run_event_sender(ups: UpsData, announced: mmap.mmap | None = None) -> int:
+    """The helper's body; ``announced[0]`` is set once RESTARTED was written (the
+    supervisor's memory shared with every sender it starts)."""
     stop = StopSignal()
     sender = Sender(ups.store, ups.subscribers, ups.config)
-    return sender.run(stop, since)
+    return sender.run(stop, announced)
 
 
 class StopSignal:
@@ -130,13 +131,13 @@ class Sender:
         store: UpsRepository,
         subscribers: SubscriberTable,
         config: Config,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.store = store
         self.outbox = store.outbox
         self.subscribers = subscribers
         self.config = config
-        self.timeouts = timeouts
+        self.timeouts = timeouts or Timeouts()
         self.calling_ae = (config.ups_ae_titles or ("WLMD",))[0]
         self.owner_prefix = f"{socket.gethostname()}:{config.port}:"
         self.owner = f"{self.owner_prefix}{os.getpid()}"
@@ -155,13 +156,15 @@ class Sender:
 
     # --- the main thread --------------------------------------------------------------
 
-    def run(self, stop: StopSignal, since: float | None = None) -> int:
+    def run(self, stop: StopSignal, announced: mmap.mmap | None = None) -> int:
         register_trial_uids()
         _quiet_pynetdicom()
         taken = self._guarded("take back leases", self.outbox.release, self.owner_prefix)
         if taken:
             LOG.info("%d events a previous event sender had claimed are due again", taken)
-        self._announce(going_down=False, since=since)
+        first = announced is None or not announced[0]
+        if first and self._announce(going_down=False) and announced is not None:
+            announced[0] = 1
         next_housekeeping = 0.0
         deadline: float | None = None
         while True:
@@ -192,20 +195,18 @@ class Sender:
                 LOG.error("event sender cannot %s: %s%s", what, exc, suffix)
             return None
 
-    def _announce(self, going_down: bool, since: float | None = None) -> None:
-        if not going_down and since is not None:
-            last = self._guarded(
-                "read the outbox", self.outbox.last_created, GLOBAL, EventType.SCP_STATUS_CHANGE
-            )
-            if last is not None and last >= since:
-                return  # this supervisor's start was announced by an earlier sender
+    def _announce(self, going_down: bool) -> bool:
+        """SCP Status Change to every subscriber, through the outbox; False if not written."""
         result = self._guarded("write SCP Status Change", self.store.scp_status_change, going_down)
-        if result is not None and result.events:
+        if result is None:
+            return False
+        if result.events:
             LOG.info(
                 "SCP Status Change %s to %d subscribers",
                 "GOING DOWN" if going_down else "RESTARTED",
                 result.events,
             )
+        return True
 
     def _drained(self, left: float) -> bool:
         """Stopping: nothing being sent and nothing due before the deadline."""
@@ -275,7 +276,9 @@ class Sender:
             self._give_back(ae, rows, f"{ae} is not in --ups-subscribers")
             return
         try:
-            link = EventLink.open(subscriber, self.calling_ae, self.timeouts, self._context(subscriber))
+            link = EventLink.open(
+                subscriber, self.calling_ae, self.timeouts, self._context(subscriber)
+            )
         except (DeliveryError, OSError, ssl.SSLError) as exc:
             self._give_back(ae, rows, f"{where(subscriber)}: {exc}")
             return
@@ -289,9 +292,7 @@ class Sender:
                     if not self._send(link, subscriber, row):
                         self._give_back(ae, rows[index:], f"{where(subscriber)}: no answer")
                         return
-                rows = self.db(
-                    self.outbox.claim, self.owner, BATCH_LIMIT, LEASE, subscriber=ae
-                )
+                rows = self.db(self.outbox.claim, self.owner, BATCH_LIMIT, LEASE, subscriber=ae)
             if rows:
                 self._give_back(ae, rows, "", delay=0.0)
         finally:

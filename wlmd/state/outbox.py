@@ -95,7 +95,8 @@ class Outbox:
         still busy with them leaves their rows to itself later, or to another node).
         """
         now = self.clock()
-        due, params = _DUE, [now, now]
+        due = _DUE
+        params: list[object] = [now, now]
         if subscriber is not None:
             due += " AND o.subscriber = ?"
             params.append(subscriber)
@@ -161,15 +162,6 @@ class Outbox:
                 " WHERE delivered_at IS NULL AND substr(lease_owner, 1, ?) = ?",
                 (len(owner_prefix), owner_prefix),
             )
-
-    def last_created(self, uid: str, event_type: EventType) -> float | None:
-        """When the newest event of ``event_type`` about ``uid`` was written (None: never)."""
-        with self.backend.transaction(write=False) as tx:
-            row = tx.execute(
-                "SELECT MAX(created_at) FROM outbox WHERE ups_uid = ? AND event_type = ?",
-                (uid, int(event_type)),
-            )[0][0]
-        return None if row is None else float(row)
 
     def pending(self) -> int:
         """Events not delivered yet."""

@@ -1,15 +1,12 @@
 """What the event sender needs from the outbox, on both backends: claims for one
-subscriber or all but the busy ones, leases of a killed sender given back, and
-when an SCP Status Change was last written."""
+subscriber or all but the busy ones, and leases of a killed sender given back."""
 
 from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from tests.helpers.ups import Clock, scheduled
+from tests.helpers.ups import scheduled
 from wlmd.state.repository import UpsRepository
-from wlmd.ups import subscriptions
-from wlmd.ups.subscriptions import EventType
 
 
 def watch(repo: UpsRepository, uid: str, ae: str) -> None:
@@ -40,12 +37,3 @@ def test_release_gives_back_a_dead_senders_leases_only(repo: UpsRepository) -> N
     assert repo.outbox.release("host:104:") == 1
     (again,) = repo.outbox.claim("host:104:18")
     assert again.subscriber == "ONE"  # TWO's lease belongs to another node
-
-
-def test_last_created_scp_status_change(repo: UpsRepository, clock: Clock) -> None:
-    assert repo.outbox.last_created(subscriptions.GLOBAL, EventType.SCP_STATUS_CHANGE) is None
-    watch(repo, subscriptions.GLOBAL, "ONE")
-    clock.now += 5
-    repo.scp_status_change(going_down=False)
-    when = repo.outbox.last_created(subscriptions.GLOBAL, EventType.SCP_STATUS_CHANGE)
-    assert when == clock.now
