@@ -373,3 +373,19 @@ def test_housekeeping_deletes_final_steps_and_logs_counts(ups_env) -> None:  # t
         status, _ = assoc.send_n_get([0x00741000, 0x00404041], PUSH, "1.2.10.1")
         assert status.Status == 0xC307  # gone
     assert "Secret" not in server.log()
+
+
+def test_a_refusing_receiver_is_retried_with_backoff_and_order_kept(ups_env) -> None:  # type: ignore[no-untyped-def]
+    env = ups_env("PICKY")
+    env["PICKY"].status = 0x0110  # Processing failure: not delivered
+    with env.running() as server, scu(server) as assoc:
+        create(assoc, "1.2.11.1")
+        subscribe(assoc, "1.2.11.1", "PICKY")
+        change_state(assoc, "1.2.11.1", "IN PROGRESS")
+        wait_log(server, "to PICKY at 127.0.0.1")
+        wait_log(server, "refused: status 0x0110; retry in 1 s")
+        env["PICKY"].status = 0x0000
+        got = env["PICKY"].wait_for(lambda r: len(about(r, "1.2.11.1")) >= 2, "both reports")
+    assert about(got, "1.2.11.1") == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
+    refused = [r for r in env["PICKY"].reports if r.status == 0x0110]
+    assert refused and {about([r], "1.2.11.1")[0] for r in refused} == {(1, "SCHEDULED")}
