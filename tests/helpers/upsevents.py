@@ -20,10 +20,9 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, evt
+from pynetdicom import AE, evt, register_uid
 from pynetdicom.presentation import PresentationContext
-
-from wlmd.services.upsdelivery import register_trial_uids
+from pynetdicom.service_class_n import UnifiedProcedureStepServiceClass
 
 EVENT = "1.2.840.10008.5.1.4.34.6.4"
 TRIAL_EVENT = "1.2.840.10008.5.1.4.34.4.4"
@@ -31,6 +30,18 @@ PUSH = "1.2.840.10008.5.1.4.34.6.1"
 TRIAL_PUSH = "1.2.840.10008.5.1.4.34.4.1"
 PUSH_OF = {EVENT: PUSH, TRIAL_EVENT: TRIAL_PUSH}
 NO_SUCH_SOP_CLASS = 0x0118
+
+
+_registered = False
+
+
+def register_trial_uids() -> None:
+    """pynetdicom 3.0.4 knows only the final UIDs: teach this process the trial ones."""
+    global _registered
+    if not _registered:
+        register_uid(TRIAL_PUSH, "UPSPushTrial", UnifiedProcedureStepServiceClass)
+        register_uid(TRIAL_EVENT, "UPSEventTrial", UnifiedProcedureStepServiceClass)
+        _registered = True
 
 
 @dataclass(frozen=True)

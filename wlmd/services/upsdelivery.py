@@ -14,34 +14,41 @@ proposed, each with Implicit and Explicit VR Little Endian; the report goes
 on the context the subscriber accepted (the final one when both were), and
 its Affected SOP Class UID is the Push UID of that family, which is what
 CC.2.4 asks (the events belong to the UPS Push SOP instance) and what
-``dcmups`` checks (0x0118 otherwise). pynetdicom 3.0.4 does not know the
-trial UIDs: :func:`register_trial_uids` registers them, in the event sender
-process only.
+``dcmups`` checks (0x0118 otherwise). The association is wlmd's own blocking
+requestor (:mod:`wlmd.association.requestor`), which takes any UID, so the
+trial UIDs need no registering with pynetdicom.
 
 Which answer counts as delivered: Success and the Warning statuses (the
 receiver took the report; PS3.7 C.4 and 10.1.1.1.8); a Failure status is
 a receiver that refused it, which a retry may fix once its administrator
 does (a wrong SOP class, a busy application), so it is retried with the
 outbox's backoff like a subscriber that is down. Every step is bounded:
-connection, A-ASSOCIATE, each N-EVENT-REPORT response, the network.
+the connection, the A-ASSOCIATE-AC, each N-EVENT-REPORT response, the release.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import ssl
-from dataclasses import dataclass
+from io import BytesIO
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, build_role, register_uid
-from pynetdicom.association import Association
-from pynetdicom.service_class_n import UnifiedProcedureStepServiceClass
+from pynetdicom.dimse_primitives import N_EVENT_REPORT
+from pynetdicom.dsutils import encode
 
+from wlmd import __version__
+from wlmd.association.dimse import Context
+from wlmd.association.requestor import AssociationFailed, Proposal, Requestor, Timeouts
 from wlmd.services.ups import EVENT, PUSH, TRIAL_EVENT, TRIAL_PUSH
 from wlmd.services.upssubscribers import Subscriber
 from wlmd.state.outbox import Delivery
 from wlmd.ups.subscriptions import EventType
+
+__all__ = ["AssociationFailed", "EventLink", "Timeouts", "delivered"]
+
+#: wlmd's Implementation Class UID and Version Name, as the worker sends them
+#: (wlmd.process.worker; services do not import the process layer).
+IMPLEMENTATION_CLASS_UID = "2.25.272335116079396712994913927510549020011"
+IMPLEMENTATION_VERSION_NAME = f"WLMD_{__version__}"[:16]
 
 #: The Push UID each family's reports name as Affected SOP Class.
 PUSH_OF = {EVENT: PUSH, TRIAL_EVENT: TRIAL_PUSH}
@@ -55,36 +62,10 @@ EVENT_NAMES = {
     EventType.ASSIGNED: "Assigned",
 }
 
-_registered = False
-
-
-def register_trial_uids() -> None:
-    """Teach pynetdicom the trial Push and Event UIDs (once per process)."""
-    global _registered
-    if _registered:
-        return
-    register_uid(TRIAL_PUSH, "UnifiedProcedureStepPushTrial", UnifiedProcedureStepServiceClass)
-    register_uid(TRIAL_EVENT, "UnifiedProcedureStepEventTrial", UnifiedProcedureStepServiceClass)
-    _registered = True
-
 
 def delivered(status: int) -> bool:
     """Success or Warning: the subscriber took the report (PS3.7 C.1, C.2)."""
     return status in (0x0000, 0x0001, 0x0107, 0x0116) or 0xB000 <= status <= 0xBFFF
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds for each step; a subscriber never holds the sender longer."""
-
-    connect: float = 5.0
-    acse: float = 5.0
-    dimse: float = 5.0
-    network: float = 10.0
-
-
-class DeliveryError(Exception):
-    """No association to the subscriber; ``str()`` says why, for the log."""
 
 
 def client_context(cert: str | None, key: str | None, ca: str | None) -> ssl.SSLContext:
@@ -104,9 +85,9 @@ def where(subscriber: Subscriber) -> str:
 class EventLink:
     """An established association to one subscriber, for a batch of reports."""
 
-    def __init__(self, assoc: Association, event_uid: str) -> None:
-        self.assoc = assoc
-        self.event_uid = event_uid
+    def __init__(self, requestor: Requestor, context: Context) -> None:
+        self.requestor = requestor
+        self.context = context
         self._message_id = 0
 
     @classmethod
@@ -117,63 +98,42 @@ class EventLink:
         timeouts: Timeouts,
         tls: ssl.SSLContext | None = None,
     ) -> EventLink:
-        ae = AE(ae_title=calling_ae)
-        ae.connection_timeout = timeouts.connect
-        ae.acse_timeout = timeouts.acse
-        ae.dimse_timeout = timeouts.dimse
-        ae.network_timeout = timeouts.network
-        for uid in (EVENT, TRIAL_EVENT):
-            ae.add_requested_context(uid, SYNTAXES)
-        roles = [build_role(uid, scu_role=False, scp_role=True) for uid in (EVENT, TRIAL_EVENT)]
-        assoc = ae.associate(
-            subscriber.host,
-            subscriber.port,
-            ae_title=subscriber.ae_title,
-            ext_neg=roles,  # type: ignore[arg-type]
-            tls_args=(tls, subscriber.host) if tls is not None else None,
+        """AssociationFailed when there is no association or no Event context in it."""
+        proposal = Proposal(
+            calling_ae,
+            subscriber.ae_title,
+            [(uid, SYNTAXES) for uid in (EVENT, TRIAL_EVENT)],
+            {uid: (False, True) for uid in (EVENT, TRIAL_EVENT)},
+            IMPLEMENTATION_CLASS_UID,
+            IMPLEMENTATION_VERSION_NAME,
         )
-        if not assoc.is_established:
-            if assoc.is_rejected:
-                raise DeliveryError("association rejected")
-            if assoc.is_aborted:
-                raise DeliveryError("association aborted")
-            raise DeliveryError(
-                f"no association (connection refused, or no answer within {timeouts.connect:g} s)"
-            )
-        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
+        requestor = Requestor.connect(subscriber.host, subscriber.port, proposal, timeouts, tls)
         for uid in (EVENT, TRIAL_EVENT):
-            if uid in accepted:
-                return cls(assoc, uid)
-        with contextlib.suppress(Exception):
-            assoc.release()
-        raise DeliveryError("the UPS Event SOP class was not accepted (final nor trial)")
+            if uid in requestor.accepted:
+                return cls(requestor, requestor.accepted[uid])
+        requestor.release()
+        raise AssociationFailed("the UPS Event SOP class was not accepted (final nor trial)")
 
     @property
     def family(self) -> str:
-        return "trial" if self.event_uid == TRIAL_EVENT else "final"
+        return "trial" if self.context.abstract_syntax == TRIAL_EVENT else "final"
 
-    def send(self, delivery: Delivery) -> int | None:
-        """The subscriber's status, or None when no answer came (the association is gone)."""
+    def send(self, delivery: Delivery) -> int:
+        """The subscriber's status; AssociationFailed when no answer came (it is closed)."""
         self._message_id = self._message_id % 65535 + 1
-        try:
-            status, _reply = self.assoc.send_n_event_report(
-                delivery.info,
-                int(delivery.type),
-                PUSH_OF[self.event_uid],
-                delivery.uid,
-                msg_id=self._message_id,
-                meta_uid=self.event_uid,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:  # not established any more, encoding
-            logging.getLogger("wlmd.events").debug("N-EVENT-REPORT not sent: %s", exc)
-            return None
-        if "Status" not in status:
-            return None
-        return int(status.Status)
+        request = N_EVENT_REPORT()
+        request.MessageID = self._message_id
+        request.AffectedSOPClassUID = PUSH_OF[self.context.abstract_syntax]
+        request.AffectedSOPInstanceUID = delivery.uid
+        request.EventTypeID = int(delivery.type)
+        implicit = self.context.transfer_syntax == ImplicitVRLittleEndian
+        request.EventInformation = BytesIO(encode(delivery.info, implicit, True) or b"")
+        response = self.requestor.request(self.context, request)
+        status = getattr(response, "Status", None)
+        if status is None:
+            self.requestor.abort()
+            raise AssociationFailed("a response without a status")
+        return int(status)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # a peer that is gone: nothing more to do
-            if self.assoc.is_established:
-                self.assoc.release()
-            else:
-                self.assoc.abort()
+        self.requestor.release()

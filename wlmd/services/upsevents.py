@@ -47,12 +47,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from wlmd.services.upsdelivery import (
     EVENT_NAMES,
-    DeliveryError,
+    AssociationFailed,
     EventLink,
     Timeouts,
     client_context,
     delivered,
-    register_trial_uids,
     where,
 )
 from wlmd.services.upssubscribers import Subscriber, SubscriberTable
@@ -157,8 +156,6 @@ class Sender:
     # --- the main thread --------------------------------------------------------------
 
     def run(self, stop: StopSignal, announced: mmap.mmap | None = None) -> int:
-        register_trial_uids()
-        _quiet_pynetdicom()
         taken = self._guarded("take back leases", self.outbox.release, self.owner_prefix)
         if taken:
             LOG.info("%d events a previous event sender had claimed are due again", taken)
@@ -279,7 +276,7 @@ class Sender:
             link = EventLink.open(
                 subscriber, self.calling_ae, self.timeouts, self._context(subscriber)
             )
-        except (DeliveryError, OSError, ssl.SSLError) as exc:
+        except (AssociationFailed, OSError) as exc:
             self._give_back(ae, rows, f"{where(subscriber)}: {exc}")
             return
         try:
@@ -289,8 +286,10 @@ class Sender:
                     if self._abandon.is_set() or time.monotonic() > claimed + LEASE - LEASE_MARGIN:
                         self._give_back(ae, rows[index:], "", delay=0.0)
                         return
-                    if not self._send(link, subscriber, row):
-                        self._give_back(ae, rows[index:], f"{where(subscriber)}: no answer")
+                    try:
+                        self._send(link, subscriber, row)
+                    except AssociationFailed as exc:
+                        self._give_back(ae, rows[index:], f"{where(subscriber)}: {exc}")
                         return
                 rows = self.db(self.outbox.claim, self.owner, BATCH_LIMIT, LEASE, subscriber=ae)
             if rows:
@@ -298,12 +297,10 @@ class Sender:
         finally:
             link.close()
 
-    def _send(self, link: EventLink, subscriber: Subscriber, row: Delivery) -> bool:
-        """One report; False when the association is gone (the rest goes back)."""
+    def _send(self, link: EventLink, subscriber: Subscriber, row: Delivery) -> None:
+        """One report, acknowledged or retried (AssociationFailed: the rest goes back)."""
         started = time.monotonic()
         status = link.send(row)
-        if status is None:
-            return False
         took = (time.monotonic() - started) * 1000
         name = EVENT_NAMES.get(row.type, str(int(row.type)))
         if delivered(status):
@@ -317,7 +314,7 @@ class Sender:
                 status,
                 took,
             )
-            return True
+            return
         wait = backoff(row.attempts + 1)
         self.db(self.outbox.retry, row.id, self.owner, f"status 0x{status:04X}")
         suffix = self._take(subscriber.ae_title)
@@ -331,7 +328,6 @@ class Sender:
                 wait,
                 suffix,
             )
-        return True
 
     def _give_back(
         self, ae: str, rows: list[Delivery], reason: str, delay: float | None = None
@@ -374,11 +370,3 @@ def _pipe() -> tuple[int, int]:
     for fd in (read, write):
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
     return read, write
-
-
-def _quiet_pynetdicom() -> None:
-    """pynetdicom logs a failed connection at ERROR, with no throttle: ours says it
-    once per subscriber; its lines stay for -d/-dd (debug)."""
-    library = logging.getLogger("pynetdicom")
-    if library.getEffectiveLevel() > logging.DEBUG:
-        library.setLevel(logging.CRITICAL)
