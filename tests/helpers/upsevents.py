@@ -104,12 +104,16 @@ class Receiver:
     def _requested(self, event: Any) -> None:
         """Drop the Event contexts the requestor did not propose SCU=0/SCP=1 for."""
         roles = event.assoc.requestor.role_selection
+        primitive = event.assoc.requestor.primitive
+        proposed = {
+            str(cx.abstract_syntax) for cx in primitive.presentation_context_definition_list
+        }
         kept: list[PresentationContext] = []
         for cx in event.assoc.acceptor.supported_contexts:
             role = roles.get(cx.abstract_syntax)
             if role is not None and role.scu_role is False and role.scp_role is True:
                 kept.append(cx)
-            else:
+            elif str(cx.abstract_syntax) in proposed:
                 with self._cond:
                     self.refused_contexts += 1
         event.assoc.acceptor.supported_contexts = kept
