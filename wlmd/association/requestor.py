@@ -38,7 +38,7 @@ from pynetdicom.presentation import build_context
 
 from wlmd.association import wire
 from wlmd.association.dimse import Context, MessageAssembler, ProtocolError
-from wlmd.association.link import Link, LinkError
+from wlmd.association.link import Link, LinkError, LinkTimeout
 from wlmd.association.wire import A_ABORT, A_RELEASE_RP, ABORT_SERVICE_USER, P_DATA_TF, abort_pdu
 
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
@@ -120,6 +120,11 @@ class Requestor:
         except AssociationFailed:
             sock.close()
             raise
+        except LinkTimeout:
+            sock.close()
+            raise AssociationFailed(
+                f"no answer to the A-ASSOCIATE-RQ within {timeouts.acse:g} s"
+            ) from None
         except (OSError, LinkError, ValueError) as exc:  # ssl.SSLError is an OSError
             sock.close()
             raise AssociationFailed(f"no association: {_reason(exc)}") from None
@@ -161,6 +166,9 @@ class Requestor:
         except AssociationFailed:
             self.abort()
             raise
+        except LinkTimeout:
+            self.abort()
+            raise AssociationFailed(f"no response within {self.timeouts.dimse:g} s") from None
         except (OSError, LinkError, ProtocolError) as exc:
             self.abort()
             raise AssociationFailed(f"no answer: {_reason(exc)}") from None

@@ -158,7 +158,11 @@ class Sender:
     def run(self, stop: StopSignal, announced: mmap.mmap | None = None) -> int:
         taken = self._guarded("take back leases", self.outbox.release, self.owner_prefix)
         if taken:
-            LOG.info("%d events a previous event sender had claimed are due again", taken)
+            LOG.info(
+                "%d event%s a previous event sender had claimed due again",
+                taken,
+                "" if taken == 1 else "s",
+            )
         first = announced is None or not announced[0]
         if first and self._announce(going_down=False) and announced is not None:
             announced[0] = 1

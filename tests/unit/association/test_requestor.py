@@ -85,7 +85,7 @@ def test_a_response_slower_than_the_dimse_timeout_ends_the_association(
     receiver.delay = 3.0
     link = Requestor.connect("127.0.0.1", receiver.port, proposal("EVENTS"), FAST)
     started = time.monotonic()
-    with pytest.raises(AssociationFailed, match=r"no answer: .*timeout"):
+    with pytest.raises(AssociationFailed, match=r"no response within 1 s"):
         link.request(link.accepted[EVENT], report())
     assert time.monotonic() - started < 2.0
     assert not link.open
