@@ -182,10 +182,11 @@ class Sender:
             self._guarded("claim events", self._dispatch)
             wait = POLL if deadline is None else min(POLL, deadline - time.monotonic())
             stop.wait(wait, self._done_read)
-        self._abandon.set()
+        self._abandon.set()  # threads give back what they have not sent
+        end = time.monotonic() + 0.5
         for thread in list(self._busy.values()):
-            thread.join(timeout=0.5)
-        return 0
+            thread.join(timeout=max(0.0, end - time.monotonic()))
+        return 0  # a thread still connecting dies with us; its leases are taken back at start
 
     def _guarded(self, what: str, call: Callable[..., T], *args: object) -> T | None:
         try:
