@@ -11,7 +11,7 @@ arrival of the N-th report (the receivers time-stamp on arrival, in this process
 the first and the last arrival. The event sender polls the outbox every 0.1 s, so
 up to that is the wait before it sees the change.
 
-    python bench/upsevents.py [--subscribers 50] [--rounds 10] [--json out.json]
+    python bench/upsevents.py [--subscribers 50] [--rounds 10] [--json out.json] [--keep]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (wlmd.log)")
     args = parser.parse_args()
 
     arrivals = Arrivals()
@@ -193,6 +195,11 @@ def main() -> None:
         log.close()
         for server in servers:
             server.shutdown()
+        notify.close()
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     def row(name: str, samples: list[tuple[float, float]]) -> dict[str, float]:
         last = [b * 1000 for _, b in samples]
