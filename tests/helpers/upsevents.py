@@ -12,6 +12,7 @@ assert order and time bounds from the events themselves.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class Receiver:
     trial_only: bool = False
     status: int = 0x0000  # the answer to an acceptable report
     delay: float = 0.0  # seconds before answering (a slow subscriber)
+    tls: ssl.SSLContext | None = None  # listen with DICOM TLS
     reports: list[Report] = field(default_factory=list)
     refused_contexts: int = 0  # Event contexts proposed without the role selection
     associations: int = 0
@@ -93,7 +95,9 @@ class Receiver:
             (evt.EVT_REQUESTED, self._requested),
             (evt.EVT_N_EVENT_REPORT, self._report),
         ]
-        self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
+        self._server = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=handlers, ssl_context=self.tls
+        )
         return self
 
     def stop(self) -> None:

@@ -11,6 +11,8 @@ import contextlib
 import os
 import re
 import signal
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +48,13 @@ TIMEOUT = 10
 class Ups:
     """wlmd with UPS on called AE title UPS, its subscriber table and its receivers."""
 
-    def __init__(self, tmp: Path, names: tuple[str, ...], trial: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        names: tuple[str, ...],
+        trial: tuple[str, ...] = (),
+        tls: tuple[str, ...] = (),
+    ) -> None:
         self.tmp = tmp
         self.db = tmp / "state.db"
         self.root = tmp / "wl"
@@ -56,7 +64,10 @@ class Ups:
         }
         table = tmp / "subscribers"
         table.write_text(
-            "".join(f"{r.ae_title} 127.0.0.1 {r.port}\n" for r in self.receivers.values())
+            "".join(
+                f"{r.ae_title} 127.0.0.1 {r.port}{' tls' if r.ae_title in tls else ''}\n"
+                for r in self.receivers.values()
+            )
         )
         self.options = (
             "-v",
@@ -83,8 +94,13 @@ class Ups:
 def ups_env(tmp_path: Path, wlmd_available: None) -> Iterator[Callable]:  # type: ignore[type-arg]
     made: list[Ups] = []
 
-    def make(*names: str, trial: tuple[str, ...] = (), down: tuple[str, ...] = ()) -> Ups:
-        env = Ups(tmp_path / f"u{len(made)}", names, trial)
+    def make(
+        *names: str,
+        trial: tuple[str, ...] = (),
+        down: tuple[str, ...] = (),
+        tls: tuple[str, ...] = (),
+    ) -> Ups:
+        env = Ups(tmp_path / f"u{len(made)}", names, trial, tls)
         made.append(env)
         for receiver in env.receivers.values():
             if receiver.ae_title not in down:
@@ -107,12 +123,15 @@ def wait_log(server: Server, text: str, count: int = 1, timeout: float = 15.0) -
 
 
 @contextlib.contextmanager
-def scu(server: Server, calling: str = "RIS") -> Iterator[Association]:
+def scu(
+    server: Server, calling: str = "RIS", tls: ssl.SSLContext | None = None
+) -> Iterator[Association]:
     ae = AE(ae_title=calling)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = TIMEOUT
     for uid in (PUSH, PULL, WATCH):
         ae.add_requested_context(uid)
-    assoc = ae.associate("127.0.0.1", server.port, ae_title="UPS")
+    tls_args = (tls, "127.0.0.1") if tls is not None else None
+    assoc = ae.associate("127.0.0.1", server.port, ae_title="UPS", tls_args=tls_args)
     assert assoc.is_established, server.describe()
     try:
         yield assoc
@@ -389,3 +408,61 @@ def test_a_refusing_receiver_is_retried_with_backoff_and_order_kept(ups_env) -> 
     assert about(got, "1.2.11.1") == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
     refused = [r for r in env["PICKY"].reports if r.status == 0x0110]
     assert refused and {about([r], "1.2.11.1")[0] for r in refused} == {(1, "SCHEDULED")}
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def _pki(where: Path) -> Path:
+    """A CA, a certificate for 127.0.0.1 signed by it, and a self-signed one."""
+    where.mkdir()
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=wlmd test CA", "-keyout", str(where / "ca.key"),
+             "-out", str(where / "ca.pem"))  # fmt: skip
+    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+             "-keyout", str(where / "host.key"), "-out", str(where / "host.csr"))  # fmt: skip
+    (where / "host.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", str(where / "host.csr"), "-CA", str(where / "ca.pem"),
+             "-CAkey", str(where / "ca.key"), "-CAcreateserial", "-days", "2",
+             "-extfile", str(where / "host.ext"), "-out", str(where / "host.pem"))  # fmt: skip
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(where / "fake.key"), "-out", str(where / "fake.pem"))  # fmt: skip
+    return where
+
+
+def test_tls_subscribers_get_events_only_with_a_trusted_certificate(ups_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pki = _pki(tmp_path / "pki")
+
+    def listener(name: str) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki / f"{name}.pem", pki / f"{name}.key")
+        context.load_verify_locations(pki / "ca.pem")
+        context.verify_mode = ssl.CERT_REQUIRED  # wlmd must present --tls-cert
+        return context
+
+    env = ups_env("SECURE", "FAKE", tls=("SECURE", "FAKE"), down=("SECURE", "FAKE"))
+    env["SECURE"].tls = listener("host")
+    env["FAKE"].tls = listener("fake")  # a certificate wlmd's --tls-ca did not sign
+    for name in ("SECURE", "FAKE"):
+        env[name].start()
+    cert, key, ca = pki / "host.pem", pki / "host.key", pki / "ca.pem"
+    env.options = (
+        *env.options,
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--tls-ca",
+        str(ca),
+    )
+    client = ssl.create_default_context(cafile=str(ca))
+    with env.running() as server, scu(server, tls=client) as assoc:
+        create(assoc, "1.2.12.1")
+        subscribe(assoc, "1.2.12.1", "SECURE")
+        subscribe(assoc, "1.2.12.1", "FAKE")
+        env["SECURE"].wait_for(has((1, "SCHEDULED"), uid="1.2.12.1"), "the report over TLS")
+        wait_log(server, "not delivered: FAKE at 127.0.0.1")
+        assert "TLS: certificate verify failed" in server.log(), server.describe()
+    assert env["FAKE"].reports == []
