@@ -23,6 +23,7 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 
 from tests.helpers import procs, servers
+from tests.helpers.postgres import Cluster
 from tests.helpers.servers import Server
 from tests.helpers.ups import performed, scheduled
 from tests.helpers.upsevents import (
@@ -81,8 +82,9 @@ class Ups:
         self.port = servers.free_port()
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[Server]:
-        with servers.wlmd(self.root, self.options, port=self.port, log_dir=self.tmp) as server:
+    def running(self, port: int | None = None) -> Iterator[Server]:
+        port = port or self.port
+        with servers.wlmd(self.root, self.options, port=port, log_dir=self.tmp) as server:
             wait_log(server, "ups event sender started")
             yield server
 
@@ -466,3 +468,36 @@ def test_tls_subscribers_get_events_only_with_a_trusted_certificate(ups_env, tmp
         wait_log(server, "not delivered: FAKE at 127.0.0.1")
         assert "TLS: certificate verify failed" in server.log(), server.describe()
     assert env["FAKE"].reports == []
+
+
+def test_two_nodes_on_one_postgresql_database_deliver_each_event_once(  # type: ignore[no-untyped-def]
+    ups_env, pg_cluster: Cluster
+) -> None:
+    env = ups_env("ALL")
+    at = env.options.index("--state-store") + 1
+    env.options = (*env.options[:at], pg_cluster.database(), *env.options[at + 1 :])
+    with env.running() as node_a, env.running(servers.free_port()) as node_b:
+        wait_log(node_b, "ups event sender started")
+        with scu(node_a) as on_a, scu(node_b) as on_b:
+            subscribe(on_a, GLOBAL, "ALL")
+            uids = [f"1.2.13.{n}" for n in range(1, 9)]
+            for n, uid in enumerate(uids):
+                create(on_a if n % 2 else on_b, uid)
+                change_state(on_b if n % 2 else on_a, uid, "IN PROGRESS")
+            got = env["ALL"].wait_for(
+                lambda r: all(len(about(r, uid)) >= 2 for uid in uids), "16 reports"
+            )
+            # one more round trip through both senders' polls: a duplicate would show by now
+            create(on_a, "1.2.13.99")
+            env["ALL"].wait_for(has((1, "SCHEDULED"), uid="1.2.13.99"), "the last report")
+        lines = [
+            line
+            for log in (node_a.log(), node_b.log())
+            for line in log.splitlines()
+            if "State Report for 1.2.13." in line
+        ]
+    for uid in uids:
+        assert about(got, uid) == [(1, "SCHEDULED"), (1, "IN PROGRESS")]
+    reports = [(r.uid, r.info.ProcedureStepState) for r in env["ALL"].reports if r.type == 1]
+    assert len(reports) == len(set(reports)) == 17  # each event once, by one node or the other
+    assert len(lines) == 17
