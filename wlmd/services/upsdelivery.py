@@ -130,10 +130,15 @@ class EventLink:
         request.EventInformation = BytesIO(encode(delivery.info, implicit, True) or b"")
         response = self.requestor.request(self.context, request)
         status = getattr(response, "Status", None)
-        if status is None:
-            self.requestor.abort()
-            raise AssociationFailed("a response without a status")
-        return int(status)
+        answered = getattr(response, "MessageIDBeingRespondedTo", None)
+        if not isinstance(response, N_EVENT_REPORT) or status is None:
+            problem = "a response without a status"
+        elif answered != request.MessageID:
+            problem = f"a response to message {answered}, not {request.MessageID}"
+        else:
+            return int(status)
+        self.requestor.abort()
+        raise AssociationFailed(problem)
 
     def close(self) -> None:
         self.requestor.release()

@@ -38,6 +38,7 @@ import os
 import select
 import signal
 import socket
+import sqlite3
 import ssl
 import threading
 import time
@@ -266,8 +267,11 @@ class Sender:
     def _serve(self, ae: str, rows: list[Delivery]) -> None:
         try:
             self._deliver(ae, rows)
-        except Exception:  # a bug or the database: the leases run out, the rows come back
-            LOG.exception("event sender thread for %s failed", ae)
+        except Exception as exc:  # the database or a bug: the leases run out, the rows come back
+            if _store_error(exc):
+                LOG.error("events for %s: the state store failed: %s", ae, exc)
+            else:
+                LOG.exception("event sender thread for %s failed", ae)
         finally:
             with contextlib.suppress(BlockingIOError):
                 os.write(self._done_write, b".")
@@ -368,6 +372,11 @@ class Sender:
                 c = self.config
                 self._tls = client_context(c.tls_cert, c.tls_key, c.tls_ca)
             return self._tls
+
+
+def _store_error(exc: BaseException) -> bool:
+    """SQLite's or PostgreSQL's (psycopg, not imported here) errors, or an unusable store."""
+    return isinstance(exc, (sqlite3.Error, OSError)) or type(exc).__module__.startswith("psycopg")
 
 
 def _pipe() -> tuple[int, int]:
