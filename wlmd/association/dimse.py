@@ -154,6 +154,11 @@ class Request:
         uid = getattr(self.primitive, "AffectedSOPClassUID", None)
         return str(uid or getattr(self.primitive, "RequestedSOPClassUID", None) or "")
 
+    def data_bytes(self) -> bytes:
+        """The request's data set as received (empty if it has none)."""
+        stream = request_data_set(self.primitive)
+        return b"" if stream is None else stream.getvalue()
+
     def data_set(self) -> Dataset:
         """The request's data set, decoded in the context's transfer syntax (lazy values).
 

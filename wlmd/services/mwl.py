@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from pydicom.dataset import Dataset
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -36,8 +37,10 @@ from wlmd.worklist.encode import (
     Encoding,
     encode_identifier,
 )
+from wlmd.worklist.identifier import parse as parse_identifier
 from wlmd.worklist.match import MatchOptions
 from wlmd.worklist.query import FindOptions, FindResult, run_find
+from wlmd.worklist.searchmask import Identifier
 from wlmd.worklist.store import WorklistStore
 
 LOG = logging.getLogger("wlmd.worker")
@@ -121,7 +124,7 @@ class WorklistService:
     def _answer(self, request: Request, responder: Responder) -> tuple[FindResult, int]:
         """Run the query and send the pending responses; returns (result, number sent)."""
         try:
-            identifier = request.data_set()  # element values stay raw until used
+            identifier = self._identifier(request)
         except Exception as exc:
             LOG.warning("C-FIND identifier from %s cannot be decoded: %s", self.log.calling, exc)
             return FindResult(
@@ -130,7 +133,7 @@ class WorklistService:
             ), 0
         if LOG.isEnabledFor(logging.DEBUG):
             LOG.debug("C-FIND request identifier:\n%s", identifier)
-        if self.config.request_file_path:
+        if self.config.request_file_path and isinstance(identifier, Dataset):
             write_request_file(
                 self.config.request_file_path,
                 self.config.request_file_format,
@@ -160,6 +163,27 @@ class WorklistService:
             ), 0
         result = run_find(area, identifier, self.log.calling, self.options)
         return result, self._send_pendings(request, responder, result)
+
+    def _identifier(self, request: Request) -> Identifier:
+        """The request identifier: read from its bytes, or by pydicom (raises if undecodable).
+
+        pydicom decodes it where the fast reader gives up (anything unusual,
+        deflated), and where the identifier is shown (debug) or written
+        (--request-file-path): those read it as a Dataset, as before.
+        """
+        encoding = _ENCODINGS.get(request.context.transfer_syntax)
+        if (
+            encoding is not None
+            and not encoding.deflated
+            and not self.config.request_file_path
+            and not LOG.isEnabledFor(logging.DEBUG)
+        ):
+            parsed = parse_identifier(
+                request.data_bytes(), encoding.implicit_vr, encoding.little_endian
+            )
+            if parsed is not None:
+                return parsed
+        return request.data_set()  # element values stay raw until used
 
     def _send_pendings(self, request: Request, responder: Responder, result: FindResult) -> int:
         """Send the pending C-FIND-RSPs, in batches; stop at a C-CANCEL or a closed link."""

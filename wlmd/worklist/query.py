@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pydicom.dataset import Dataset
-
 from wlmd.settings.config import ReturnCharset
 from wlmd.worklist import keys, values
 from wlmd.worklist.area import StorageArea
@@ -27,7 +25,14 @@ from wlmd.worklist.entry import WorklistEntry
 from wlmd.worklist.layout import AreaUnavailable
 from wlmd.worklist.match import MatchOptions, compile_mask, probes
 from wlmd.worklist.respond import ResponseNode, ResponsePlan
-from wlmd.worklist.searchmask import MaskElement, MaskSequence, SearchMask, check_search_mask, find
+from wlmd.worklist.searchmask import (
+    Identifier,
+    MaskElement,
+    MaskSequence,
+    SearchMask,
+    check_search_mask,
+    find,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -58,7 +63,7 @@ class FindResult:
 
 
 def run_find(
-    area: StorageArea, identifier: Dataset, calling_ae: str, options: FindOptions
+    area: StorageArea, identifier: Identifier, calling_ae: str, options: FindOptions
 ) -> FindResult:
     """Answer one C-FIND request against one storage area."""
     try:

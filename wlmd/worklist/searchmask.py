@@ -22,6 +22,7 @@ from pydicom.tag import Tag
 
 from wlmd.worklist import keys, values
 from wlmd.worklist.charset import decode, encode
+from wlmd.worklist.identifier import Level, RawElement, dictionary_vr
 
 
 @dataclass
@@ -86,8 +87,16 @@ def find(nodes: Iterable[_T], tag: int) -> _T | None:
     return None
 
 
-def check_search_mask(identifier: Dataset, sq_expansion: bool = True) -> SearchMask:
-    """Validate and clean a C-FIND identifier (dcmwlm ``CheckSearchMask``)."""
+#: A request identifier: read from its bytes (:mod:`wlmd.worklist.identifier`), or by pydicom
+Identifier = Dataset | Level
+
+
+def check_search_mask(identifier: Identifier, sq_expansion: bool = True) -> SearchMask:
+    """Validate and clean a C-FIND identifier (dcmwlm ``CheckSearchMask``).
+
+    Both kinds of identifier give the same mask: a :class:`Level` is read
+    with the rules pydicom's lazily decoded Dataset follows here.
+    """
     charset = _charset_of(identifier)
     mask = SearchMask(nodes=[], request_charset=charset)
     mask.nodes = _check_level(identifier, None, mask, sq_expansion)
@@ -101,7 +110,12 @@ def _first_charset_term(charset: str) -> str:
     return charset.split("\\")[0].strip()
 
 
-def _charset_of(identifier: Dataset) -> str:
+def _charset_of(identifier: Identifier) -> str:
+    if isinstance(identifier, Level):
+        element = identifier.elements.get(keys.SPECIFIC_CHARACTER_SET)
+        if element is None:
+            return ""
+        return element.value.decode("ascii", "replace").strip(" \x00")
     raw = identifier.get_item(keys.SPECIFIC_CHARACTER_SET)
     if raw is None:
         return ""
@@ -114,14 +128,14 @@ def _charset_of(identifier: Dataset) -> str:
 
 
 def _check_level(
-    ds: Dataset, parent: int | None, mask: SearchMask, sq_expansion: bool
+    ds: Identifier, parent: int | None, mask: SearchMask, sq_expansion: bool
 ) -> list[MaskNode]:
     nodes: list[MaskNode] = []
-    for tag_ in sorted(int(t) for t in ds.keys()):  # noqa: SIM118 (iterating yields elements)
+    for tag_ in _tags(ds):
         if tag_ & 0xFFFF == 0:  # group lengths are dropped silently, as by DCMTK
             continue
         supported = keys.is_supported(tag_, parent)
-        vr, raw_value, text, items = _read_element(ds, tag_, mask.request_charset, supported)
+        vr, raw_value, text, items = _read(ds, tag_, mask.request_charset, supported)
         if not supported:
             # SpecificCharacterSet is dropped without the 0xFF01 warning.
             if tag_ != keys.SPECIFIC_CHARACTER_SET:
@@ -135,6 +149,46 @@ def _check_level(
             _check_matching_value(element, mask)
         nodes.append(element)
     return nodes
+
+
+def _tags(ds: Identifier) -> list[int]:
+    if isinstance(ds, Level):
+        return sorted(ds.elements)
+    return sorted(int(t) for t in ds.keys())  # noqa: SIM118 (iterating yields elements)
+
+
+def _read(
+    ds: Identifier, tag_: int, charset: str, supported: bool
+) -> tuple[str, bytes, str, list[Dataset] | list[Level] | None]:
+    if isinstance(ds, Level):
+        return _read_parsed(ds.elements[tag_], tag_, charset, supported)
+    return _read_element(ds, tag_, charset, supported)
+
+
+def _read_parsed(
+    element: RawElement, tag_: int, charset: str, supported: bool
+) -> tuple[str, bytes, str, list[Level] | None]:
+    """:func:`_read_element` for an element read by :mod:`wlmd.worklist.identifier`.
+
+    The same outcome, case by case: a sequence gives its items; an empty,
+    supported key gets the VR :func:`_empty_raw_vr` gives it (pydicom keeps
+    an empty text value as b"", not None, and :func:`_read_element` then
+    keeps the VR in the stream: the same VR, as only None and UN are
+    replaced); everything else keeps the VR in the stream (implicit VR: the
+    dictionary's, else UN) and its bytes.
+    """
+    if element.items is not None:
+        return "SQ", b"", "", element.items
+    vr = element.vr
+    if supported and not element.value:
+        known = vr
+        if known is None or (known == "UN" and pydicom_config.replace_un_with_known_vr):
+            known = dictionary_vr(tag_)
+        if known is not None and known != "SQ" and " or " not in known:
+            return known, b"", "", None
+    if not vr:
+        vr = dictionary_vr(tag_) or "UN"
+    return vr, element.value, decode(element.value, charset), None
 
 
 def _read_element(
@@ -201,11 +255,15 @@ def _text_of(value: object) -> str:
     return str(value)
 
 
+def _size(item: Identifier) -> int:
+    return len(item.elements) if isinstance(item, Level) else len(item)
+
+
 def _check_sequence(
-    tag_: int, items: list[Dataset], mask: SearchMask, sq_expansion: bool
+    tag_: int, items: list[Dataset] | list[Level], mask: SearchMask, sq_expansion: bool
 ) -> MaskSequence:
     """An empty sequence is expanded; more than one item is an error (first kept)."""
-    if not items or (len(items) == 1 and len(items[0]) == 0):
+    if not items or (len(items) == 1 and _size(items[0]) == 0):
         if sq_expansion:
             return MaskSequence(tag_, [_expansion(tag_)])
         return MaskSequence(tag_, [[] for _ in items])
