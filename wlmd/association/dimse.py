@@ -1,8 +1,9 @@
 """DIMSE messages on an association: assembled from P-DATA-TF, handed to services, answered.
 
-Requests are decoded by pynetdicom's codecs (:class:`pynetdicom.pdu.P_DATA_TF`,
-:class:`pynetdicom.dimse_messages.DIMSEMessage`, PS3.8 E.2 fragments, PS3.7
-6.3 command sets); responses are encoded by :mod:`wlmd.association.wire`.
+Requests are decoded by pynetdicom's codecs (:class:`pynetdicom.dimse_messages.DIMSEMessage`,
+PS3.8 E.2 fragments, PS3.7 6.3 command sets; the plain C-FIND, C-ECHO and
+C-CANCEL requests with less of it, :mod:`wlmd.association.command`);
+responses are encoded by :mod:`wlmd.association.wire`.
 A service sees a :class:`Request` and answers through a :class:`Responder`;
 it knows nothing of PDUs, sockets or the other services.
 """
@@ -20,8 +21,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom.dimse_messages import DIMSEMessage
 from pynetdicom.dsutils import decode
-from pynetdicom.pdu import P_DATA_TF
+from pynetdicom.pdu_primitives import P_DATA
 
+from wlmd.association.command import CommandError, PlainCommand, read_plain
 from wlmd.association.wire import (
     MAX_DIMSE_MESSAGE,
     PDataWriter,
@@ -65,18 +67,28 @@ class MessageAssembler:
     are walked here first: they must tile the PDU exactly, and a command set
     or data set whose fragments add up to more than :data:`MAX_DIMSE_MESSAGE`
     fails at the PDU that crosses it.
+
+    A plain C-FIND, C-ECHO or C-CANCEL request (a command set in one
+    fragment, :mod:`wlmd.association.command`) is read without pynetdicom's
+    DIMSEMessage; any other PDV sequence goes through DIMSEMessage, the
+    PDVs of a plain request in progress replayed into it first.
     """
 
     def __init__(self) -> None:
         self._message: DIMSEMessage | None = None
+        #: a plain request waiting for its data set, and its PDVs so far
+        self._plain: PlainCommand | None = None
+        self._pdvs: list[tuple[int, bytes]] = []
         self._size = 0
 
-    def _check_items(self, pdu: bytes) -> None:
+    def _check_items(self, pdu: bytes) -> list[tuple[int, bytes]]:
+        """The PDV items (context ID, control byte and fragment), checked against the bounds."""
+        pdvs = []
         pos, end = 6, len(pdu)
         while pos < end:
             if pos + 6 > end:
                 raise ProtocolError(f"Unable to decode P-DATA-TF: {end - pos} stray bytes")
-            item_length, _context, control = struct.unpack_from(">LBB", pdu, pos)
+            item_length, context, control = struct.unpack_from(">LBB", pdu, pos)
             if item_length < 2 or pos + 4 + item_length > end:
                 raise ProtocolError(
                     f"Unable to decode P-DATA-TF: a PDV item of {item_length} bytes "
@@ -91,40 +103,78 @@ class MessageAssembler:
                 raise ProtocolError(f"DIMSE message exceeds {MAX_DIMSE_MESSAGE} bytes")
             if control & 0x02:  # last fragment of a command set or data set
                 self._size = 0
+            pdvs.append((context, pdu[pos + 5 : pos + 4 + item_length]))
             pos += 4 + item_length
+        return pdvs
 
     def add(self, pdu: bytes) -> list[Message]:
-        """Feed one P-DATA-TF PDU; the DIMSE primitives it completes (usually 0 or 1)."""
-        self._check_items(pdu)
-        decoded = P_DATA_TF()
-        try:
-            decoded.decode(pdu)
-            primitive = decoded.to_primitive()
-        except Exception as exc:
-            raise ProtocolError(f"Unable to decode P-DATA-TF: {exc}") from None
+        """Feed one P-DATA-TF PDU; the DIMSE messages it completes (usually 0 or 1)."""
         done: list[Message] = []
-        for context_id, data in primitive.presentation_data_value_list:
-            single = type(primitive)()
-            single.presentation_data_value_list = [[context_id, data]]  # type: ignore[list-item]
-            if self._message is None:
-                self._message = DIMSEMessage()
+        for context_id, data in self._check_items(pdu):
             try:
-                if not self._message.decode_msg(single):
-                    continue
-                message = self._message
-                self._message = None
-                done.append(
-                    Message(
-                        int(message.command_set.CommandField),
-                        message.message_to_primitive(),
-                        int(message.context_id or 0),
-                    )
-                )
+                message = self._add_pdv(context_id, data)
             except ProtocolError:
                 raise
             except Exception as exc:
                 raise ProtocolError(f"Unable to decode DIMSE message: {exc!r}") from None
+            if message is not None:
+                done.append(message)
         return done
+
+    def _add_pdv(self, context_id: int, data: bytes) -> Message | None:
+        """One PDV (control byte, then the fragment, PS3.8 E.2): the message it completes."""
+        control = data[0]
+        if self._message is None:
+            plain = self._plain
+            if plain is None and control & 0x03 == 0x03:  # a whole command set
+                try:
+                    plain = read_plain(data[1:])
+                except CommandError as exc:
+                    raise ProtocolError(f"Unable to decode DIMSE message: {exc}") from None
+                if plain is not None:
+                    if not plain.has_data_set:
+                        return Message(
+                            plain.command_field, plain.complete(None, context_id), context_id
+                        )
+                    self._plain = plain
+                    self._pdvs = [(context_id, data)]
+                    return None
+            elif plain is not None and not control & 0x01:  # its data set
+                self._pdvs.append((context_id, data))
+                if not control & 0x02:
+                    return None
+                command_context = self._pdvs[0][0]
+                data_set = b"".join(fragment[1:] for _, fragment in self._pdvs[1:])
+                self._plain, self._pdvs = None, []
+                return Message(
+                    plain.command_field, plain.complete(data_set, command_context), command_context
+                )
+            if self._plain is not None:  # not plain after all: DIMSEMessage from its start
+                replay, self._plain, self._pdvs = self._pdvs, None, []
+                self._message = DIMSEMessage()
+                for replayed in replay:
+                    self._message.decode_msg(_p_data(*replayed))
+        return self._decode(context_id, data)
+
+    def _decode(self, context_id: int, data: bytes) -> Message | None:
+        """pynetdicom's DIMSEMessage, one PDV at a time."""
+        if self._message is None:
+            self._message = DIMSEMessage()
+        if not self._message.decode_msg(_p_data(context_id, data)):
+            return None
+        message, self._message = self._message, None
+        return Message(
+            int(message.command_set.CommandField),
+            message.message_to_primitive(),
+            int(message.context_id or 0),
+        )
+
+
+def _p_data(context_id: int, data: bytes) -> P_DATA:
+    """A P-DATA primitive of one PDV, as pynetdicom's P_DATA_TF.to_primitive() builds it."""
+    primitive = P_DATA()
+    primitive.presentation_data_value_list = [[context_id, data]]  # type: ignore[list-item]
+    return primitive
 
 
 def request_data_set(request: Any) -> BytesIO | None:
