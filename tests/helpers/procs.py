@@ -49,6 +49,19 @@ def children(pid: int) -> list[int]:
     return kids
 
 
+#: the process title of an idle spare worker (wlmd.supervisor), serving no connection
+SPARE_TITLE = "wlmd: spare worker"
+
+
+def serving(pid: int) -> list[int]:
+    """The children of supervisor ``pid`` that serve a connection (zombies included).
+
+    Idle spare workers (``--spare-workers``, 2 by default) wait for a connection
+    and are not counted; a spare serving one is, as a worker forked for it.
+    """
+    return [kid for kid in children(pid) if not title(kid).startswith(SPARE_TITLE)]
+
+
 def title(pid: int) -> str:
     """The process title as ps shows it ("" once the process is gone)."""
     try:

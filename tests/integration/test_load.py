@@ -24,6 +24,7 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
+from tests.helpers.procs import children, serving
 from tests.helpers.rawclient import (
     Association,
     DicomError,
@@ -38,6 +39,8 @@ from tests.helpers.worklists import complete_entry, make_area, write_wl
 AREA = "WLMD"
 SCALE = int(os.environ.get("WLMD_LOAD_SCALE", "1"))
 TIMEOUT = 10.0
+#: --spare-workers' default: idle spares are children that serve nothing
+DEFAULT_SPARES = 2
 
 
 def _fds(pid: int) -> int:
@@ -51,11 +54,13 @@ def _rss_kb(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as handle:
-            found += [int(p) for p in handle.read().split()]
-    return found
+    """The supervisor's workers serving a connection (idle spare workers are not counted)."""
+    return serving(pid)
+
+
+def _settled(pid: int) -> bool:
+    """No worker serving, and the default spare workers forked (a steady descriptor count)."""
+    return not serving(pid) and len(children(pid)) == DEFAULT_SPARES
 
 
 def _wait(condition, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -209,12 +214,12 @@ def test_many_sequential_associations_leak_nothing_in_the_supervisor(data_root: 
                     a.release()
 
         cycle(100)  # warm-up: allocator arenas, caches
-        _wait(lambda: not _children(pid), "workers to end")
+        _wait(lambda: _settled(pid), "workers to end, spares to be forked")
         fds, rss = _fds(pid), _rss_kb(pid)
         started = time.monotonic()
         cycle(count)
         elapsed = time.monotonic() - started
-        _wait(lambda: not _children(pid), "workers to end")
+        _wait(lambda: _settled(pid), "workers to end, spares to be forked")
         assert _fds(pid) == fds, "the supervisor leaks file descriptors"
         grown = _rss_kb(pid) - rss
         assert grown < 2048, f"supervisor RSS grew by {grown} kB over {count} associations"

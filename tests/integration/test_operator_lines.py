@@ -31,7 +31,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import echoscu, findscu
-from tests.helpers.procs import children, title, wait_for
+from tests.helpers.procs import serving, title, wait_for
 from tests.helpers.rawclient import Association as RawAssociation
 from tests.helpers.rawclient import Rejected
 from tests.helpers.servers import Server
@@ -62,10 +62,10 @@ def idle(server: Server) -> None:
     """Wait until the readiness probe's worker has been forked, has ended and was reaped.
 
     Its connection may still wait in the listen backlog when servers.wlmd returns,
-    so "no children" alone proves nothing; its log line (-v) does.
+    so "no worker serving" alone proves nothing; its log line (-v) does.
     """
     wait_for(lambda: re.search(PROBE_ENDED, server.log()), f"the probe\n{server.describe()}")
-    wait_for(lambda: not children(server.proc.pid), f"no workers\n{server.describe()}")
+    wait_for(lambda: not serving(server.proc.pid), f"no workers\n{server.describe()}")
 
 
 def lines(server: Server, pattern: str) -> list[re.Match[str]]:
@@ -238,7 +238,7 @@ def test_a_query_held_up_by_a_writer_says_how_long_and_by_whom(
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         blocked = wait_for(
-            lambda: [p for p in children(server.proc.pid) if "C-FIND #1" in title(p)],
+            lambda: [p for p in serving(server.proc.pid) if "C-FIND #1" in title(p)],
             "the worker to wait in its C-FIND",
         )
         assert blocked
@@ -310,11 +310,11 @@ def test_dual_stack_socket_logs_ipv4_peers_without_ffff(data_root: Path, tmp_pat
     try:
         wait_for(lambda: "socket from systemd" in log.read_text(), "wlmd to listen")
         with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
-            wait_for(lambda: len(children(proc.pid)) == 1, "the silent connection's worker")
+            wait_for(lambda: len(serving(proc.pid)) == 1, "the silent connection's worker")
             over = echoscu(port, aec=AREA)  # per host: half of 2 = 1, held by `silent`
             assert "Local Limit Exceeded" in over.output, over.describe()
             silent.close()
-        wait_for(lambda: not children(proc.pid), "the silent worker to end")
+        wait_for(lambda: not serving(proc.pid), "the silent worker to end")
         ok = echoscu(port, aec=AREA)
         assert ok.returncode == 0, ok.describe()
         wait_for(lambda: "association ECHOSCU -> WLMD" in log.read_text(), "the association line")
@@ -374,7 +374,7 @@ def test_one_host_cannot_take_every_slot(start: Callable[..., Server], options: 
     with contextlib.ExitStack() as stack:
         for _ in range(2):  # silent connections that never send an A-ASSOCIATE-RQ
             stack.enter_context(socket.create_connection(("127.0.0.1", server.port), timeout=WAIT))
-        wait_for(lambda: len(children(supervisor)) == 2, "two silent workers")
+        wait_for(lambda: len(serving(supervisor)) == 2, "two silent workers")
         over = echoscu(server.port, aec=AREA)
         assert over.returncode != 0, over.describe()
         assert "Rejected Transient" in over.output, over.describe()
@@ -384,7 +384,7 @@ def test_one_host_cannot_take_every_slot(start: Callable[..., Server], options: 
             rf"wlmd\[{supervisor}\] WARNING association from 127\.0\.0\.1:\d+ rejected: "
             r"2 associations from 127\.0\.0\.1 running \(--max-associations-per-host 2\)",
         )
-        assert len(children(supervisor)) == 2, "the rejected association was forked"
+        assert len(serving(supervisor)) == 2, "the rejected association was forked"
         other = pyn_associate(server.port, [(Verification, [ImplicitVRLittleEndian])], "127.0.0.2")
         try:
             assert other.is_established, f"127.0.0.2 was not admitted\n{server.describe()}"
@@ -400,7 +400,7 @@ def test_per_host_rejections_are_logged_throttled(start: Callable[..., Server]) 
     server = start("-v", "-ta", "20", "--max-associations", "9", "--max-associations-per-host", "1")
     idle(server)
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT):
-        wait_for(lambda: len(children(server.proc.pid)) == 1, "the silent worker")
+        wait_for(lambda: len(serving(server.proc.pid)) == 1, "the silent worker")
         started = time.monotonic()
         attempts = 30
         for _ in range(attempts):  # the raw client: a millisecond each, no threads
@@ -420,7 +420,7 @@ def test_killed_worker_line_names_its_association_and_peer(start: Callable[..., 
     server = start("-v")
     idle(server)
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as held:
-        (worker,) = wait_for(lambda: children(server.proc.pid), "the worker")  # type: ignore[misc]
+        (worker,) = wait_for(lambda: serving(server.proc.pid), "the worker")  # type: ignore[misc]
         os.kill(worker, signal.SIGKILL)
         port = held.getsockname()[1]
         match = one_line(

@@ -109,6 +109,21 @@ def test_sigterm_stops_spares_and_the_supervisor(data_root: Path) -> None:
     assert "stopped" in log
 
 
+def test_two_spares_by_default_and_none_with_zero(data_root: Path) -> None:
+    with servers.wlmd(data_root, ["-v"]) as server:
+        wait_for(lambda: len(spares(server)) == 2, "the two default spare workers")
+        warm = set(spares(server))
+        assert query(server, "P1") == 1
+        (pid,) = wait_for(lambda: served_by(server.log()), "the association line")  # type: ignore[misc]
+    assert int(pid) in warm, f"served by {pid}, not by a spare ({warm})"
+    with servers.wlmd(data_root, ["-v", "--spare-workers", "0"]) as server:
+        assert spares(server) == []
+        assert query(server, "P1") == 1
+        (pid,) = wait_for(lambda: served_by(server.log()), "the association line")  # type: ignore[misc]
+        wait_for(lambda: int(pid) not in children(server.proc.pid), "its worker to exit")
+        assert spares(server) == []
+
+
 def test_single_process_mode_has_no_spares(data_root: Path) -> None:
     with servers.wlmd(data_root, ["-s", "--spare-workers", "2"]) as server:
         assert query(server, "P2") == 1

@@ -46,7 +46,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import echoscu, findscu
-from tests.helpers.procs import children, dead, title, wait_for
+from tests.helpers.procs import children, dead, serving, title, wait_for
 from tests.helpers.rawclient import Association as RawAssociation
 from tests.helpers.rawclient import identifier
 from tests.helpers.servers import Server
@@ -93,9 +93,9 @@ def group_members(pgid: int) -> list[int]:
 
 
 def settled(server: Server, count: int = 0) -> None:
-    """Wait until the supervisor has exactly ``count`` children (readiness probe gone)."""
+    """Wait until exactly ``count`` workers serve connections (readiness probe gone)."""
     wait_for(
-        lambda: len(children(server.proc.pid)) == count,
+        lambda: len(serving(server.proc.pid)) == count,
         f"{count} workers of {server.describe()}",
         timeout=ACSE_TIMEOUT + WAIT,
     )
@@ -148,7 +148,7 @@ def release(assoc: Association) -> None:
 
 
 def workers(server: Server) -> dict[int, str]:
-    return {pid: title(pid) for pid in children(server.proc.pid)}
+    return {pid: title(pid) for pid in serving(server.proc.pid)}
 
 
 def read_until(proc: subprocess.Popen[bytes], text: str, timeout: float = WAIT) -> str:
@@ -407,7 +407,7 @@ def test_single_process_title_returns_to_supervisor(start: Callable[..., Server]
 def test_silent_peer_is_cut_after_acse_timeout(start: Callable[..., Server]) -> None:
     server = start()
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
-        wait_for(lambda: len(children(server.proc.pid)) == 1, "the silent peer's worker")
+        wait_for(lambda: len(serving(server.proc.pid)) == 1, "the silent peer's worker")
         elapsed = recv_eof_within(sock, WAIT)
     assert elapsed >= ACSE_TIMEOUT - 1, f"cut after {elapsed:.1f}s, before -ta {ACSE_TIMEOUT}"
     settled(server)
@@ -418,7 +418,7 @@ def test_sigterm_closes_a_silent_connection_soon(start: Callable[..., Server]) -
     """A connection that never sends its A-ASSOCIATE-RQ does not hold a stop for -ta."""
     server = start("-ta", "30")
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
-        wait_for(lambda: len(children(server.proc.pid)) == 1, "the silent peer's worker")
+        wait_for(lambda: len(serving(server.proc.pid)) == 1, "the silent peer's worker")
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         closed_after = recv_eof_within(sock, WAIT)
@@ -486,7 +486,7 @@ def test_sigterm_aborts_an_idle_association_after_the_grace_period(
     server = start()
     held = raw_associate(server)
     try:
-        (worker,) = children(server.proc.pid)
+        (worker,) = serving(server.proc.pid)
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: log_has(server, "stop requested (SIGTERM)"), "the worker's log")
@@ -512,7 +512,7 @@ def test_killed_supervisor_lets_the_running_association_finish(
     server = start()
     held = raw_associate(server)
     try:
-        (worker,) = children(server.proc.pid)
+        (worker,) = serving(server.proc.pid)
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(timeout=WAIT)
         wait_for(
@@ -540,7 +540,7 @@ def test_supervisor_restarted_while_workers_run(
     old = start()
     held = raw_associate(old)
     try:
-        (worker,) = children(old.proc.pid)
+        (worker,) = serving(old.proc.pid)
         old.proc.send_signal(how)
         wait_for(lambda: log_has(old, "stop requested"), "the old worker's log")
         new = start(port=old.port)
@@ -555,14 +555,14 @@ def test_supervisor_restarted_while_workers_run(
     wait_for(lambda: dead(worker), f"old worker {worker} to exit after its release")
     if how == signal.SIGTERM:
         assert old.proc.wait(timeout=WAIT) == 0, old.describe()
-    assert new.alive() and children(new.proc.pid) == []
+    assert new.alive() and serving(new.proc.pid) == []
 
 
 def test_killed_worker_is_reaped_and_logged(start: Callable[..., Server]) -> None:
     server = start()
     held = associate(server)
     try:
-        (worker,) = children(server.proc.pid)
+        (worker,) = serving(server.proc.pid)
         assert title(worker).startswith("wlmd: worker "), title(worker)
         os.kill(worker, signal.SIGKILL)
         port = local_port(held)

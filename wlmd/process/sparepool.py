@@ -113,7 +113,7 @@ class SparePool:
         return True
 
     def new_generation(self) -> None:
-        """The snapshot was refreshed: idle spares forked with the old one are retired."""
+        """The snapshot was refreshed or logging reloaded: idle spares forked before retire."""
         self.generation += 1
         self.retire_idle()
 

@@ -195,6 +195,7 @@ class Supervisor:
 
         if reload_logging(self.config):  # else it said why, and the old one stays
             LOG.info("SIGHUP: logging configuration reloaded")
+            self.spares.new_generation()  # forked with the old one: the next log anew
 
     def _accept(self, listener: socket.socket) -> None:
         try:

@@ -206,7 +206,8 @@ OPTIONS: tuple[Option, ...] = (
               "limit parallel associations from one peer address (IPv4 and IPv6)"),
         value(None, "--spare-workers", "spare_workers",
               Param("[n]umber", Int(0, 8)),
-              "fork mode: keep n warmed-up workers that serve associations in turn"),
+              "fork mode: keep n warmed-up workers that serve associations in turn "
+              "(0: a worker forked for each association)"),
     ),
     *section(UPS, None,
         value(None, "--ups-ae-title", "ups_ae_titles",
