@@ -184,13 +184,12 @@ class WorkerHooks(runtime.Hooks):
         """
         if not negotiated.refused:
             return
-        proposed = {cx.context_id: cx for cx in request.contexts}
         described = []
         for cx in negotiated.refused:
-            asked = proposed.get(cx.context_id, cx)
+            asked = negotiated.proposed.get(int(cx.context_id or 0))
             text = describe_context(
                 str(cx.abstract_syntax or ""),
-                [str(ts) for ts in asked.transfer_syntax],
+                asked if asked is not None else [str(ts) for ts in cx.transfer_syntax],
                 cx.result,
             )
             LOG.debug("presentation context %s refused: %s", cx.context_id, text)

@@ -35,7 +35,12 @@ from tests.helpers.rawclient import identifier, mwlclient
 from wlmd.association import runtime, wire
 from wlmd.association.dimse import Request, Responder, Service
 from wlmd.association.link import Link
-from wlmd.association.negotiation import AcceptorIdentity, AssociateRequest
+from wlmd.association.negotiation import (
+    AcceptorIdentity,
+    AssociateRequest,
+    decode_request,
+    negotiate,
+)
 
 VERIFICATION = "1.2.840.10008.1.1"
 MWL = "1.2.840.10008.5.1.4.31"
@@ -490,3 +495,26 @@ def test_a_non_ascii_sop_class_uid_is_echoed_not_fatal() -> None:
     """Found by the network fuzzer: a mutated Affected SOP Class UID with a byte 0x80."""
     command = wire.response_command_set(wire.C_FIND_RSP, "1.2.840.10008.5.1.4.3\x80", 1, 0)
     assert b"1.2.840.10008.5.1.4.3?" in command
+
+
+def test_a_repeated_request_is_decoded_and_negotiated_once_with_a_fresh_answer() -> None:
+    """decode_request/negotiate remember a request by its bytes: the answer a fresh
+    decoding gives, for each offer, and the shared request is never changed."""
+    rq = rich_rq(role=True, extras=True)
+    fresh = decode_request.__wrapped__  # the undecorated decoder: no memory
+    identity = IDENTITY
+    syntaxes = [VERIFICATION, MWL]
+    request = decode_request(rq)
+    assert decode_request(rq) is request
+    proposed = [list(cx.transfer_syntax) for cx in request.contexts]
+    for preference in ([EXPLICIT, IMPLICIT], [IMPLICIT, EXPLICIT], [IMPLICIT]):
+        first = negotiate(request, syntaxes, preference, identity)
+        assert negotiate(decode_request(rq), syntaxes, preference, identity) is first
+        expected = negotiate(fresh(rq), syntaxes, preference, identity)
+        assert first.ac_pdu == expected.ac_pdu
+        assert first.accepted == expected.accepted and first.proposed == expected.proposed
+        assert [list(cx.transfer_syntax) for cx in request.contexts] == proposed
+    one = negotiate(request, syntaxes, [EXPLICIT, IMPLICIT], identity)
+    other = negotiate(request, syntaxes, [IMPLICIT, EXPLICIT], identity)
+    assert one.accepted[3].transfer_syntax == EXPLICIT
+    assert other.accepted[3].transfer_syntax == IMPLICIT
