@@ -56,7 +56,7 @@ SPARE_TITLE = "wlmd: spare worker"
 def serving(pid: int) -> list[int]:
     """The children of supervisor ``pid`` that serve a connection (zombies included).
 
-    Idle spare workers (``--spare-workers``, 2 by default) wait for a connection
+    Idle spare workers (``--spare-workers``, 4 by default) wait for a connection
     and are not counted; a spare serving one is, as a worker forked for it.
     """
     return [kid for kid in children(pid) if not title(kid).startswith(SPARE_TITLE)]

@@ -40,7 +40,7 @@ AREA = "WLMD"
 SCALE = int(os.environ.get("WLMD_LOAD_SCALE", "1"))
 TIMEOUT = 10.0
 #: --spare-workers' default: idle spares are children that serve nothing
-DEFAULT_SPARES = 2
+DEFAULT_SPARES = 4
 
 
 def _fds(pid: int) -> int:

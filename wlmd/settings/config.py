@@ -61,7 +61,7 @@ class Config:
     # wlmd: None = half of max_associations, 0 = no per-host limit (policy.per_host_limit)
     max_associations_per_host: int | None = None
     #: --spare-workers: workers forked ahead of their connection (fork mode), see wlmd.process.spare
-    spare_workers: int = 2
+    spare_workers: int = 4
     refuse: bool = False
     reject: bool = False  # reject associations without Implementation Class UID
     no_fail: bool = False  # don't fail on an invalid query
