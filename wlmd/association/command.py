@@ -12,7 +12,7 @@ read from their bytes, and set on pynetdicom's own primitive class, whose
 setters validate them as before. Anything else (another command, another
 element, a value of another length, a UID that is not plain ASCII) gets
 None here and goes through DIMSEMessage, unchanged
-(tests/unit/test_command.py compares both on mutated command sets).
+(tests/unit/association/test_command.py compares both on mutated command sets).
 """
 
 from __future__ import annotations

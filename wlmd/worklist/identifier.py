@@ -16,7 +16,7 @@ or item running past its container, trailing bytes, unknown VR bytes, an
 explicit VR data set that switches to implicit VR, a repeated tag, an
 undefined length on anything but a sequence, an item that is not
 (FFFE,E000). The caller then decodes with pydicom, as before, so a strange
-request gets the same answer (tests/unit/test_identifier.py compares both
+request gets the same answer (tests/unit/worklist/test_identifier.py compares both
 readers on the differential and fuzz cases and on mutated requests).
 """
 
