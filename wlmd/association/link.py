@@ -1,6 +1,6 @@
 """Reading whole PDUs from one connection, with bounds and timeouts (PS3.8 9.3).
 
-A forked worker serves one association, so it reads with plain blocking
+A worker serves one association at a time, so it reads with plain blocking
 calls: no reactor threads polling each other. Every wait is bounded (the
 ACSE timeout before and during a PDU, the DIMSE timeout between requests)
 and can be woken by a stop request (a byte on ``stop_fd``, written by the

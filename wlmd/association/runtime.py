@@ -1,6 +1,6 @@
 """One association, start to end, in one thread (PS3.8 9.2 acceptor states, simplified).
 
-A forked worker serves exactly one association, so the upper layer runs as a
+A worker (a spare or a fresh fork) serves one association at a time, so the upper layer runs as a
 plain loop: read the A-ASSOCIATE-RQ, ask the admission hook, negotiate,
 answer each DIMSE request by the service registered for it, until
 A-RELEASE, A-ABORT, a closed connection, the DIMSE timeout or a stop
