@@ -142,6 +142,7 @@ class WorklistService:
                 self.log.called,
             )
         if self.config.request_filter:
+            assert isinstance(identifier, Dataset)  # see _identifier(): a filter takes a Dataset
             filtered = requestfilter.apply(
                 requestfilter.load(self.config.request_filter),
                 identifier,
@@ -168,14 +169,16 @@ class WorklistService:
         """The request identifier: read from its bytes, or by pydicom (raises if undecodable).
 
         pydicom decodes it where the fast reader gives up (anything unusual,
-        deflated), and where the identifier is shown (debug) or written
-        (--request-file-path): those read it as a Dataset, as before.
+        deflated), and where the identifier is shown (debug), written
+        (--request-file-path) or handed to --request-filter: those take a
+        Dataset, as before.
         """
         encoding = _ENCODINGS.get(request.context.transfer_syntax)
         if (
             encoding is not None
             and not encoding.deflated
             and not self.config.request_file_path
+            and not self.config.request_filter
             and not LOG.isEnabledFor(logging.DEBUG)
         ):
             parsed = parse_identifier(
