@@ -167,7 +167,7 @@ class Supervisor:
         """Keep the data current, so new workers start with little to re-read."""
         started = time.monotonic()
         self.data.refresh()
-        self.spares.new_generation()  # forked with the old snapshot: the next start current
+        self.spares.new_generation(retire_idle=False)  # stale spares serve once, then retire
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
