@@ -118,7 +118,9 @@ def check(config: ApiConfig) -> None:
         try:
             server_context(tls)
         except (OSError, ssl.SSLError) as exc:
-            raise ApiSettingsError(f"--api-tls-cert/--api-tls-key: {exc}") from None
+            raise ApiSettingsError(
+                f"--api-tls-cert/--api-tls-key: cannot use the certificate and key: {exc}"
+            ) from None
     address = config.api_listen_address
     if not is_loopback(address):
         shown = address or "all interfaces"
