@@ -84,7 +84,9 @@ def wlmd_with_api(
 ) -> Iterator[ApiServer]:
     """``wlmd -v --api-port N OPTIONS`` over ``data_files_path``, returned after READY=1."""
     port, api_port = servers.free_port(), servers.free_port()
-    argv = servers.wlmd_command(["-v", "--api-port", str(api_port), *options], data_files_path, port)
+    argv = servers.wlmd_command(
+        ["-v", "--api-port", str(api_port), *options], data_files_path, port
+    )
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(servers.REPO_ROOT), env.get("PYTHONPATH")])

@@ -196,8 +196,10 @@ def test_areas_and_unknown_area(api: ApiServer) -> None:
 INCOMPLETE = {
     "no modality": {"Modality": DROP},
     "empty patient name": {"PatientName": ""},
-    "no descriptions": {"ScheduledProcedureStepDescription": DROP,
-                        "RequestedProcedureDescription": DROP},  # fmt: skip
+    "no descriptions": {
+        "ScheduledProcedureStepDescription": DROP,
+        "RequestedProcedureDescription": DROP,
+    },
     "no step": {"ScheduledProcedureStepSequence": []},
 }
 
@@ -257,7 +259,7 @@ def test_openapi_describes_every_route(api: ApiServer) -> None:
 
 def test_the_page_and_its_files_are_served_with_no_outside_resources(api: ApiServer) -> None:
     page = request("GET", f"{api.base}/")
-    assert page.status == 200 and b"<table id=\"entries\">" in page.body
+    assert page.status == 200 and b'<table id="entries">' in page.body
     assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
     for asset in ("/static/app.js", "/static/app.css"):
         reply = request("GET", api.base + asset)
@@ -343,7 +345,16 @@ def test_unprotected_exposure_stops_start_up(
               for o in options]  # fmt: skip
     port = servers.free_port()
     proc = servers.run_wlmd_cli(
-        ["--listen-address", "127.0.0.1", "--api-port", str(servers.free_port()), *filled, "-dfp", str(data_root), str(port)]
+        [
+            "--listen-address",
+            "127.0.0.1",
+            "--api-port",
+            str(servers.free_port()),
+            *filled,
+            "-dfp",
+            str(data_root),
+            str(port),
+        ]
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [f"wlmd: {message}"] or message in proc.stderr
@@ -356,7 +367,15 @@ def test_an_api_port_in_use_stops_start_up(data_root: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         api_port = taken.getsockname()[1]
         proc = servers.run_wlmd_cli(
-            ["--listen-address", "127.0.0.1", "--api-port", str(api_port), "-dfp", str(data_root), str(servers.free_port())]
+            [
+                "--listen-address",
+                "127.0.0.1",
+                "--api-port",
+                str(api_port),
+                "-dfp",
+                str(data_root),
+                str(servers.free_port()),
+            ]
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{api_port} (--api-port): Address already in use" in (

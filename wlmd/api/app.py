@@ -89,7 +89,7 @@ def _failure(exc: AuthoringError) -> Response:
 
 
 def build(areas: Areas, token: str | None) -> Starlette:
-    """The application over ``areas``; ``token`` (when set) is required on /api and /openapi.json."""
+    """The application over ``areas``; ``token`` (if set) is required on /api and /openapi.json."""
 
     async def list_areas(request: Request) -> Response:
         names = await run_in_threadpool(areas.names)

@@ -68,9 +68,17 @@ DOCUMENT: dict[str, Any] = {
                 "properties": {
                     "kind": {
                         "type": "string",
-                        "enum": ["rejected", "bad-input", "not-found", "lock-timeout",
-                                 "area-unavailable", "unauthorized", "too-large", "failed"],
-                    },  # fmt: skip
+                        "enum": [
+                            "rejected",
+                            "bad-input",
+                            "not-found",
+                            "lock-timeout",
+                            "area-unavailable",
+                            "unauthorized",
+                            "too-large",
+                            "failed",
+                        ],
+                    },
                     "reason": {"type": "string", "description": "one line, no patient data"},
                 },
             },
@@ -78,11 +86,17 @@ DOCUMENT: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     name: {"type": "string"}
-                    for name in ("id", "PatientName", "PatientID", "AccessionNumber",
-                                 "Modality", "ScheduledStationAETitle",
-                                 "ScheduledProcedureStepStartDate",
-                                 "ScheduledProcedureStepStartTime")
-                },  # fmt: skip
+                    for name in (
+                        "id",
+                        "PatientName",
+                        "PatientID",
+                        "AccessionNumber",
+                        "Modality",
+                        "ScheduledStationAETitle",
+                        "ScheduledProcedureStepStartDate",
+                        "ScheduledProcedureStepStartTime",
+                    )
+                },
             },
         },
     },
@@ -103,25 +117,33 @@ DOCUMENT: dict[str, Any] = {
                     _query("AccessionNumber", "exact match"),
                     _query("Modality", "exact match, first SPS item"),
                     _query("ScheduledStationAETitle", "exact match, first SPS item"),
-                    _query("ScheduledProcedureStepStartDate",
-                           "YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either side may be empty)"),
+                    _query(
+                        "ScheduledProcedureStepStartDate",
+                        "YYYYMMDD or a range YYYYMMDD-YYYYMMDD (either side may be empty)",
+                    ),
                     _query("limit", "at most this many entries (at most 10000)", "integer"),
                     _query("offset", "skip this many entries first", "integer"),
-                ],  # fmt: skip
+                ],
                 "responses": {
                     "200": {
                         "description": "one page of entries by SPS start date and time, the "
                         "total matching, and the files the server skips with the reason",
-                        "content": {"application/json": {"schema": {
-                            "type": "object",
-                            "properties": {
-                                "total": {"type": "integer"},
-                                "entries": {"type": "array", "items": {
-                                    "$ref": "#/components/schemas/Summary"}},
-                                "skipped": {"type": "array", "items": {"type": "object"}},
-                            },
-                        }}},
-                    },  # fmt: skip
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "total": {"type": "integer"},
+                                        "entries": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Summary"},
+                                        },
+                                        "skipped": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            }
+                        },
+                    },
                     **_ERRORS,
                 },
             },
@@ -147,9 +169,11 @@ DOCUMENT: dict[str, Any] = {
             "parameters": [_AREA, _ID],
             "get": {
                 "summary": "one entry as DICOM JSON",
-                "responses": {"200": {"description": "the entry", "content": _DICOM_JSON},
-                              **_ERRORS},
-            },  # fmt: skip
+                "responses": {
+                    "200": {"description": "the entry", "content": _DICOM_JSON},
+                    **_ERRORS,
+                },
+            },
             "delete": {
                 "summary": "remove one entry",
                 "responses": {"204": {"description": "removed"}, **_ERRORS},

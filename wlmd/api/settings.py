@@ -76,8 +76,7 @@ def read_token(path: str) -> str:
         raise ApiSettingsError(f"--api-token-file {path}: cannot read it: {exc}") from None
     if len(token) < 16:
         raise ApiSettingsError(
-            f"--api-token-file {path}: the token (its first line) must have at least 16"
-            " characters"
+            f"--api-token-file {path}: the token (its first line) must have at least 16 characters"
         )
     return token
 
