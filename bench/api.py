@@ -35,8 +35,9 @@ TARGET_MS = 100.0
 RETRY_S = 2.0
 
 
-def entry(number: int, today: str) -> bytes:
-    """A complete entry as DICOM JSON; the API generates the IDs and StudyInstanceUID."""
+def entry(number: int, today: str, with_ids: bool = False) -> bytes:
+    """A complete entry as DICOM JSON; the API generates the IDs and StudyInstanceUID
+    unless ``with_ids`` (a RIS that assigns its own)."""
 
     def v(vr: str, value: object) -> dict[str, object]:
         return {"vr": vr, "Value": [value]}
@@ -54,6 +55,11 @@ def entry(number: int, today: str) -> bytes:
         "00321060": v("LO", "CT HEAD"),
         "00400100": {"vr": "SQ", "Value": [step]},
     }
+    if with_ids:
+        step["00400009"] = v("SH", f"SPS{number}")
+        document["0020000D"] = v("UI", f"2.25.{4242000000 + number}")
+        document["00401001"] = v("SH", f"RP{number}")
+        document["00080050"] = v("SH", f"ACCB{number}")
     return json.dumps(document).encode()
 
 
@@ -71,6 +77,12 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=10000)
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--with-ids",
+        action="store_true",
+        help="the entries carry StudyInstanceUID, SPS, procedure and accession IDs "
+        "(nothing to generate, so the area is not scanned for values in use)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wlmd-bench-api-"))
     base = dt.date.today()
@@ -88,7 +100,7 @@ def main() -> int:
             if time.monotonic() > deadline:
                 print(f"stopped after {number} creates: --timeout", file=sys.stderr)
                 break
-            body = entry(number, today)
+            body = entry(number, today, args.with_ids)
             started = time.perf_counter()
             http_conn.request("POST", path, body, {"Content-Type": "application/dicom+json"})
             response = http_conn.getresponse()
@@ -112,7 +124,8 @@ def main() -> int:
         http_conn.close()
     finally:
         stop_server(server)
-    print(f"wlmd REST API, {args.entries} worklist entries, one keep-alive HTTP connection")
+    ids = "IDs given" if args.with_ids else "IDs generated"
+    print(f"wlmd REST API, {args.entries} worklist entries, {ids}, one keep-alive HTTP connection")
     print(summary("POST (201 received)", posts))
     print(summary("then C-FIND, new association", finds))
     print(summary("create -> visible to the next C-FIND", visible, TARGET_MS))
