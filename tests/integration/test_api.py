@@ -9,7 +9,9 @@ lines (route templates, never a query string's patient data).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import signal
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
-from tests.helpers import servers
+from tests.helpers import procs, servers
 from tests.helpers.api import ApiServer, request, wlmd_with_api
 from tests.helpers.dcmtk import findscu
 from tests.helpers.worklists import DROP, complete_entry, make_area, query
@@ -381,3 +383,23 @@ def test_an_api_port_in_use_stops_start_up(data_root: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{api_port} (--api-port): Address already in use" in (
         proc.stdout + proc.stderr
     )
+
+
+# --- supervision ----------------------------------------------------------------------
+
+
+def test_the_api_process_is_a_supervised_child(data_root: Path, dcmtk: dict[str, str]) -> None:
+    """Killed, it is restarted (after 1 s) on the same socket; SIGTERM stops it with wlmd."""
+    with wlmd_with_api(data_root) as api:
+
+        def api_children() -> list[int]:
+            return [p for p in procs.children(api.server.proc.pid) if "rest api" in procs.title(p)]
+
+        (first,) = procs.wait_for(api_children, "the rest api child")  # type: ignore[misc]
+        os.kill(first, signal.SIGKILL)
+        procs.wait_for(lambda: api_children() and api_children() != [first], "a new rest api child")
+        reply = request("GET", f"{api.base}/api/areas")
+        assert reply.status == 200, "served again, on the socket the supervisor kept"
+        assert "rest api (pid" in api.log() and "killed by SIGKILL; restarting" in api.log()
+        procs.stop_gracefully(api.server.proc, api.server.log_path, 30)
+        assert "rest api stopped" in api.log()

@@ -233,3 +233,23 @@ def test_screenshot_of_the_page(browser: Any, api: ApiServer, tmp_path: Path) ->
     assert (width, height) == tuple(inner), "the screenshot is the viewport"
     assert width >= WIDTH * 0.9 and height >= HEIGHT * 0.8
     assert len(data) > 20_000 and colours > 100, "a real picture, not a blank page"
+
+
+def test_with_a_token_the_page_asks_for_it_once(
+    browser: Any, tmp_path: Path, wlmd_available: None, dcmtk: dict[str, str]
+) -> None:
+    token = "page-token-0123456789"
+    (tmp_path / "token").write_text(token + "\n")
+    make_area(tmp_path / "data", "WLMD", [complete_entry(
+        PatientID="T1", PatientName="TOKEN^TEST",
+        ScheduledProcedureStepStartDate=TODAY.strftime("%Y%m%d"))])  # fmt: skip
+    with wlmd_with_api(tmp_path / "data", ["--api-token-file", str(tmp_path / "token")]) as api:
+        browser.get(f"{api.base}/")
+        box = browser.find_element("id", "token-box")
+        wait(browser, lambda b: box.is_displayed(), "the token prompt")
+        assert rows(browser) == []
+        browser.find_element("id", "token").send_keys(token)
+        browser.find_element("css selector", "#token-form button").click()
+        wait(browser, lambda b: names(rows(b)) == ["TOKEN TEST"], "the list after the token")
+        assert not box.is_displayed() and token not in browser.current_url
+        browser.execute_script("sessionStorage.clear()")
