@@ -409,3 +409,18 @@ def test_the_api_process_is_a_supervised_child(data_root: Path, dcmtk: dict[str,
         assert "rest api (pid" in api.log() and "killed by SIGKILL; restarting" in api.log()
         procs.stop_gracefully(api.server.proc, api.server.log_path, 30)
         assert "rest api stopped" in api.log()
+
+
+def test_a_held_lock_answers_503_naming_the_holder(data_root: Path, dcmtk: dict[str, str]) -> None:
+    """--lock-timeout bounds the API's wait for the area's lock; the reason names who holds it."""
+    import fcntl
+
+    with wlmd_with_api(data_root, ["--lock-timeout", "1"]) as api:
+        with open(data_root / "OTHER" / "lockfile", "r+b") as lock:
+            fcntl.lockf(lock, fcntl.LOCK_EX)  # as a RIS writing a batch
+            reply = request("POST", entries_url(api, area="OTHER"), entry_json())
+        assert reply.status == 503 and reply.json()["kind"] == "lock-timeout", reply.body
+        assert str(os.getpid()) in reply.json()["reason"]
+        written = request("POST", entries_url(api, area="OTHER"), entry_json())
+        assert written.status == 201, "served again once the lock is free"
+        assert request("DELETE", api.base + written.headers["Location"]).status == 204

@@ -92,7 +92,10 @@ def build(areas: Areas, token: str | None) -> Starlette:
     """The application over ``areas``; ``token`` (if set) is required on /api and /openapi.json."""
 
     async def list_areas(request: Request) -> Response:
-        names = await run_in_threadpool(areas.names)
+        try:
+            names = await run_in_threadpool(areas.names)
+        except AuthoringError as exc:
+            return _failure(exc)
         return JSONResponse({"areas": names}, headers=_no_store())
 
     async def list_entries(request: Request) -> Response:

@@ -139,10 +139,9 @@ class Areas:
         )
 
     def get(self, area: str, id_: str) -> Dataset:
+        """The entry's data set as stored (DICOM JSON leaves its file meta out)."""
         with self.editor(area) as editor:
-            ds = editor.get(self._name(editor, id_))
-        ds.file_meta = None  # type: ignore[assignment]  # the entry, not its Part 10 wrapper
-        return ds
+            return editor.get(self._name(editor, id_))
 
     def put(self, area: str, ds: Dataset) -> tuple[str, Written]:
         with self.editor(area) as editor:

@@ -35,7 +35,10 @@ def run(config: Config, sock: socket.socket) -> int:
 
     token = settings.read_token(config.api_token_file) if config.api_token_file else None
     tls = settings.tls_of(config)
-    areas = Areas(config.data_files_path, DEFAULT_LOCK_TIMEOUT)
+    # --lock-timeout bounds the server's wait for a writer; the API, a writer, waits
+    # as long for the queries' read locks (default: authoring's 10 s, never forever).
+    lock_timeout = config.lock_timeout if config.lock_timeout is not None else DEFAULT_LOCK_TIMEOUT
+    areas = Areas(config.data_files_path, lock_timeout)
     server_config = uvicorn.Config(
         build(areas, token),
         log_config=None,  # wlmd's logging is already set up; lines go where wlmd's go
