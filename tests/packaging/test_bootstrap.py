@@ -37,7 +37,16 @@ PACKAGE = RUN | {
     "groff-base",
     "python3-setproctitle",
 }
-TEST = PACKAGE | {"openssl", "systemd", "systemd-container", "debootstrap", "postgresql", "libpq5"}
+TEST = PACKAGE | {
+    "openssl",
+    "systemd",
+    "systemd-container",
+    "debootstrap",
+    "postgresql",
+    "libpq5",
+    "chromium",
+    "chromium-driver",
+}
 
 STUBS = {
     "dpkg-query": """#!/bin/bash

@@ -45,6 +45,8 @@ from tests.helpers.required import need, run
 from tests.helpers.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The REST API's web page (debian/rules installs them beside the modules).
+STATIC_FILES = ("index.html", "app.css", "app.js")
 BUILD_DEB = REPO_ROOT / "packaging" / "build-deb"
 REQUIREMENTS = REPO_ROOT / "packaging" / "requirements.txt"
 SAMPLE_AREA = REPO_ROOT / "examples" / "wlistdb" / "WLMD"
@@ -145,6 +147,7 @@ def test_files(contents: dict[str, str]) -> None:
         "/usr/share/doc/wlmd/copyright",
         "/usr/share/doc/wlmd/README.md.gz",
         "/usr/lib/wlmd/wlmd/cli.py",
+        *(f"/usr/lib/wlmd/wlmd/api/static/{name}" for name in STATIC_FILES),
         "/usr/lib/wlmd/pydicom/__init__.py",
         "/usr/lib/wlmd/pynetdicom/__init__.py",
         f"{SHIPPED_SAMPLE}/lockfile",

@@ -48,6 +48,8 @@ from tests.helpers.worklists import complete_entry, make_area, query
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = REPO_ROOT / "wlmd"
+#: The REST API's web page: data files the wheel must carry beside the modules.
+STATIC_FILES = ("index.html", "app.css", "app.js")
 PIP_TIMEOUT = 300.0  # may download build requirements and dependencies
 STOP_TIMEOUT = 40.0  # above the supervisor's grace period for running associations
 
@@ -100,7 +102,8 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert REPO_ROOT not in target.parents, f"{target} is inside the checkout"
     run([sys.executable, "-m", "venv", target], cwd=target.parent)
     run(
-        [target / "bin" / "python", "-m", "pip", "install", "-q", wheel],
+        # [api]: Starlette and Uvicorn, so that every module imports (wlmd.api.app)
+        [target / "bin" / "python", "-m", "pip", "install", "-q", f"{wheel}[api]"],
         timeout=PIP_TIMEOUT,
         cwd=target.parent,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
@@ -119,6 +122,8 @@ def test_wheel_holds_every_module(wheel: Path) -> None:
     assert not missing, f"{wheel.name} lacks modules of the source tree: {missing}"
     assert not extra, f"{wheel.name} has modules the source tree does not: {extra}"
     assert "wlmd = wlmd.cli:main" in scripts, scripts
+    pages = sorted(f"wlmd/api/static/{name}" for name in STATIC_FILES)
+    assert [name for name in pages if name not in names] == [], "the web page's files"
 
 
 def test_installed_modules_import_from_the_venv(venv: Path, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The supervisor drives this through :class:`wlmd.process.hooks.ServiceData`.
 The parts: the MWL snapshot
 (:class:`~wlmd.services.mwlsnapshot.WorklistSnapshot`), always, and the UPS
 state store with its event sender (:class:`~wlmd.services.upsdata.UpsData`)
-when ``--ups-ae-title`` names called AE titles; each hook is passed on to
+when ``--ups-ae-title`` names called AE titles, and the REST API's socket and
+server (:class:`~wlmd.api.part.ApiPart`) with ``--api-port``; each hook is passed on to
 every part, and each part's service is an entry in the
 :class:`~wlmd.services.routing.Router`.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from wlmd.api.part import ApiPart
 from wlmd.services.mppsdata import SERVICE_NAME as MPPS_SERVICE
 from wlmd.services.mppsdata import MppsData
 from wlmd.services.mwl import WorklistService
@@ -28,7 +30,7 @@ class Catalogue:
     def __init__(self, config: Config) -> None:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
-        self._parts: list[WorklistSnapshot | UpsData | MppsData] = [self.worklist]
+        self._parts: list[WorklistSnapshot | UpsData | MppsData | ApiPart] = [self.worklist]
         titled = []
         if config.ups_ae_titles:
             ups = UpsData(config)
@@ -38,6 +40,8 @@ class Catalogue:
             mpps = MppsData(config)
             self._parts.append(mpps)
             titled.append((MPPS_SERVICE, config.mpps_ae_titles, mpps.service))
+        if config.api_port is not None:
+            self._parts.append(ApiPart(config))
         self.router = Router(
             store, lambda log: WorklistService(config, store, log).service(), titled
         )

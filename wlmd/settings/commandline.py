@@ -230,6 +230,12 @@ def build_config(line: CommandLine) -> Config:
             requestfilter.load(config.request_filter)
         except requestfilter.RequestFilterError as exc:
             raise UsageError(f"bad --request-filter: {exc}") from None
+    from wlmd.api import settings as api_settings
+
+    try:  # checked now: an exposed API without protection stops start-up
+        api_settings.check(config)
+    except api_settings.ApiSettingsError as exc:
+        raise UsageError(str(exc)) from None
     if config.allowed_callers:
         from wlmd.services import callers  # late: it pulls in the worklist package
 

@@ -97,3 +97,10 @@ class Config:
     ups_keep_final: int = 86400  # --ups-keep-final: seconds COMPLETED/CANCELED steps stay
     # --- MPPS (PS3.4 Annex F.7), off unless --mpps-ae-title names called AE titles
     mpps_ae_titles: tuple[str, ...] = ()  # --mpps-ae-title: called AE titles that offer MPPS
+    # --- REST API and web page (wlmd.api), off unless --api-port is given
+    api_port: int | None = None  # --api-port: HTTP(S) port of the API helper child
+    api_listen_address: str = "127.0.0.1"  # --api-listen-address: localhost unless configured
+    api_token_file: str | None = None  # --api-token-file: bearer token required when set
+    api_tls_cert: str | None = None  # --api-tls-cert: HTTPS on when set
+    api_tls_key: str | None = None  # --api-tls-key: default in the --api-tls-cert file
+    api_tls_ca: str | None = None  # --api-tls-ca: client certificates required when set

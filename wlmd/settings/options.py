@@ -52,6 +52,7 @@ EXTENSIONS = "wlmd extensions (not in wlmscpfs)"
 SERVICE = "service options (wlmd extensions)"
 UPS = "unified procedure step (wlmd extensions)"
 MPPS = "modality performed procedure step (wlmd extensions)"
+API = "REST API and web page (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -226,6 +227,23 @@ OPTIONS: tuple[Option, ...] = (
         value(None, "--mpps-ae-title", "mpps_ae_titles",
               Param("[t]itles", AeTitles(), default_text="none: no MPPS"),
               "take Modality Performed Procedure Step N-CREATE/N-SET on called AE titles t"),
+    ),
+    *section(API, None,
+        value(None, "--api-port", "api_port",
+              Param("[n]umber", Int(1, 65535), default_text="none: no REST API"),
+              "serve the REST API and the worklist web page on HTTP port n"),
+        value(None, "--api-listen-address", "api_listen_address",
+              Param("[a]ddress", Address()),
+              "REST API: listen on address a only (not loopback: needs TLS and a token)"),
+        value(None, "--api-token-file", "api_token_file", Param("[f]ilename", ReadableFile()),
+              "REST API: require 'Authorization: Bearer T', T the first line of file f"),
+        value(None, "--api-tls-cert", "api_tls_cert", Param("[f]ilename", ReadableFile()),
+              "REST API: HTTPS with the certificate (chain) in PEM file f"),
+        value(None, "--api-tls-key", "api_tls_key",
+              Param("[f]ilename", ReadableFile(), default_text="in the --api-tls-cert file"),
+              "REST API: private key (PEM, unencrypted) for --api-tls-cert"),
+        value(None, "--api-tls-ca", "api_tls_ca", Param("[f]ilename", ReadableFile()),
+              "REST API: require client certificates signed by a CA in PEM file f"),
     ),
 )
 # fmt: on

@@ -113,6 +113,13 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--tls-ca", "{cert}", "tls_ca", "{cert}"),
     (None, "--pid-file", "/run/wlmd/wlmd.pid", "pid_file", "/run/wlmd/wlmd.pid"),
     (None, "--config", "{conf}", "config_file", "{conf}"),  # an empty wlmd.conf
+    (None, "--api-port", "8080", "api_port", 8080),
+    (None, "--api-listen-address", "::1", "api_listen_address", "::1"),
+    (None, "--api-listen-address", "localhost", "api_listen_address", "localhost"),
+    (None, "--api-token-file", "{token}", "api_token_file", "{token}"),
+    (None, "--api-tls-cert", "{cert}", "api_tls_cert", "{cert}"),
+    (None, "--api-tls-key", "{key}", "api_tls_key", "{key}"),
+    (None, "--api-tls-ca", "{cert}", "api_tls_ca", "{cert}"),
 ]
 
 # Options that act rather than set a field.
@@ -123,6 +130,13 @@ ACTIONS = {"--help", "--version", "--arguments"}
 def logcfg(tmp_path: Path) -> str:
     path = tmp_path / "logging.ini"
     path.write_text("[loggers]\nkeys=root\n")
+    return str(path)
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> str:
+    path = tmp_path / "api-token"
+    path.write_text("0123456789abcdef-token\n")
     return str(path)
 
 
@@ -144,6 +158,11 @@ def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
         return ["+xd"]
     if long in ("--ups-ae-title", "--mpps-ae-title"):
         return ["--state-store", "ups.db"]
+    if long.startswith("--api-") and long != "--api-port":
+        needed = ["--api-port", "8080"]
+        if long.startswith("--api-tls-") and pki is not None:
+            needed += ["--api-tls-cert", pki["cert"], "--api-tls-key", pki["key"]]
+        return needed
     if long == "--tls-cert" and pki is not None:
         return ["--tls-key", pki["key"]]
     if long in ("--tls-key", "--tls-ca", "--tls-require-peer-cert") and pki is not None:
@@ -196,10 +215,11 @@ def test_value_option_sets_field(
     expected: Any,
     logcfg: str,
     conf: str,
+    token: str,
     pki: dict[str, str],
 ) -> None:
     def fill(text: str) -> str:
-        for name, value in {"logcfg": logcfg, "conf": conf, **pki}.items():
+        for name, value in {"logcfg": logcfg, "conf": conf, "token": token, **pki}.items():
             text = text.replace("{" + name + "}", value)
         return text
 
