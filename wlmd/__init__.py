@@ -7,3 +7,8 @@ import os as _os
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
+
+#: Implementation Class UID and Version Name (PS3.7 D.3.3.2, PS3.10 7.1): wlmd's in
+#: associations and in the file meta of the worklist files wlmctl writes.
+IMPLEMENTATION_CLASS_UID = "2.25.272335116079396712994913927510549020011"
+IMPLEMENTATION_VERSION_NAME = f"WLMD_{__version__}"[:16]

@@ -28,7 +28,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from wlmd import __version__
+from wlmd import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from wlmd.association import policy, runtime
 from wlmd.association.dimse import Service
 from wlmd.association.link import Link
@@ -46,8 +46,6 @@ from wlmd.settings.config import Config, PreferredSyntax
 
 LOG = logging.getLogger("wlmd.worker")
 
-IMPLEMENTATION_CLASS_UID = "2.25.272335116079396712994913927510549020011"
-IMPLEMENTATION_VERSION_NAME = f"WLMD_{__version__}"[:16]
 
 #: Accepted transfer syntaxes, most preferred first (as wlmscpfs's +x options).
 _PREFERENCES = {

@@ -205,30 +205,46 @@ class StorageArea:
             self.index.add(fresh.entry)
 
     def _load(self, name: str, path: str, st: os.stat_result, signature: _Signature) -> _Cached:
-        entry: WorklistEntry | None = None
         symlink = os.path.islink(path)
-        problem = self._unusable(path, st, symlink)
-        if problem is None:
-            try:
-                entry = load_entry(path, name)
-            except WorklistFileError as exc:
-                problem = str(exc)
-        if entry is not None and self.file_reject:
-            missing = incompleteness(entry)
-            if missing:
-                problem = f"incomplete worklist file rejected: {missing}"
-                entry = None
+        entry, problem = examine(path, name, st, self._real_path, self.file_reject)
         if problem:
             LOG.warning("worklist file %s skipped: %s", path, problem)
         return _Cached(signature, entry, problem, symlink)
 
-    def _unusable(self, path: str, st: os.stat_result, symlink: bool) -> str | None:
-        if not stat.S_ISREG(st.st_mode):
-            return "not a regular file"
-        if st.st_size > MAX_FILE_SIZE:
-            return f"larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
-        if symlink:
-            target = os.path.realpath(path)
-            if os.path.commonpath([target, self._real_path]) != self._real_path:
-                return f"symbolic link to {target}, outside the storage area"
-        return None
+
+def examine(
+    path: str, name: str, st: os.stat_result, area_real_path: str, file_reject: bool = True
+) -> tuple[WorklistEntry | None, str | None]:
+    """The server's verdict on one file: its entry, or None and why it is skipped.
+
+    This is the whole decision a query makes about a ``.wl`` file (not a
+    regular file, too large, a symbolic link out of the area, unreadable or
+    corrupt DICOM, incomplete per PS3.4 Table K.6-1 with ``file_reject``), in
+    one function so that writers (:mod:`wlmd.authoring`) can ask the same
+    question about a file before renaming it into place and never disagree
+    with the server. ``st`` is the ``os.stat`` of ``path`` (links followed).
+    """
+    problem = _unusable(path, st, area_real_path)
+    if problem is not None:
+        return None, problem
+    try:
+        entry = load_entry(path, name)
+    except WorklistFileError as exc:
+        return None, str(exc)
+    if file_reject:
+        missing = incompleteness(entry)
+        if missing:
+            return None, f"incomplete worklist file rejected: {missing}"
+    return entry, None
+
+
+def _unusable(path: str, st: os.stat_result, area_real_path: str) -> str | None:
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size > MAX_FILE_SIZE:
+        return f"larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, area_real_path]) != area_real_path:
+            return f"symbolic link to {target}, outside the storage area"
+    return None

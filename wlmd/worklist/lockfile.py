@@ -40,15 +40,17 @@ class LockBusy(AreaUnavailable):
     """A non-blocking read lock found a writer (only the supervisor's refresh uses this)."""
 
 
-def lock_holder(fd: int) -> str:
+def lock_holder(fd: int, for_write: bool = False) -> str:
     """Who holds the write lock on ``fd``'s file, for the log: "by pid 42 (ris-export ...)".
 
     F_GETLK reports one process holding a conflicting lock; its command line
     tells the operator which writer to look at. The pid is that of the lock's
     owner as seen in our pid namespace (0 when it is in another namespace or
-    on another NFS client).
+    on another NFS client). ``for_write`` asks what conflicts with a write
+    lock, so a reader's shared lock (a query) is found too (a writer waiting).
     """
-    probe = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+    wanted = fcntl.F_WRLCK if for_write else fcntl.F_RDLCK
+    probe = struct.pack("hhqqi4x", wanted, os.SEEK_SET, 0, 0, 0)
     try:
         answer = fcntl.fcntl(fd, fcntl.F_GETLK, probe)
     except OSError:
