@@ -154,10 +154,14 @@ def _new_value(keyword: str, generation: Generation, used: UsedValues) -> str:
             root = generation.uid_root
             value = str(generate_uid(None if root is None else f"{root}."))
         else:
-            random = "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
-            value = generation.id_prefix + random
+            value = generation.id_prefix + random_id()
         if not used.taken(keyword, value):
             return value
+
+
+def random_id() -> str:
+    """Ten characters of :data:`_ID_ALPHABET`, from the system's random source."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
 def order_name(ds: Dataset) -> str | None:

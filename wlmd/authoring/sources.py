@@ -185,7 +185,8 @@ def _value(vr: str, rest: str) -> Any:
             raise BadInput(f"unknown UID name {raw}")
         return uid
     if not raw:
-        return None
+        # as dump2dcm: an empty text value is "", an empty number or binary none
+        return None if vr in _NUMBER_VRS or vr in _FLOAT_VRS or vr in _BINARY_VRS else ""
     try:
         if vr in _NUMBER_VRS:
             numbers = [_NUMBER_VRS[vr](v) for v in raw.split("\\")]
