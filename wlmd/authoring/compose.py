@@ -21,7 +21,6 @@ Three decisions are made here, each once:
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import secrets
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
@@ -228,7 +229,9 @@ def encode(ds: Dataset) -> bytes:
     """The worklist file for ``ds`` (decoded values): Part 10, Explicit VR Little Endian.
 
     Specific Character Set is set (or removed) for the values, replacing any
-    given one, so the bytes always say what they are.
+    given one, so the bytes always say what they are. Written with pydicom's
+    element writers directly: ``dcmwrite`` deep-copies the data set first,
+    which was a third of an import's time.
     """
     charset = character_set_for(ds)
     out = Dataset()
@@ -244,10 +247,12 @@ def encode(ds: Dataset) -> bytes:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    out.file_meta = meta
-    buffer = io.BytesIO()
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    buffer.write(b"\0" * 128 + b"DICM")
     try:
-        out.save_as(buffer, enforce_file_format=True)
+        write_file_meta_info(buffer, meta, enforce_standard=True)
+        write_dataset(buffer, out)
     except Exception as exc:  # pydicom raises many types for values it cannot encode
         raise BadInput(f"cannot encode the entry: {type(exc).__name__}: {exc}") from exc
     return buffer.getvalue()

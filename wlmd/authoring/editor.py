@@ -62,6 +62,16 @@ class Listed:
     problem: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """An entry prepared for writing."""
+
+    name: str
+    data: bytes
+    written: Written
+    values: dict[str, str]
+
+
 @dataclass(slots=True)
 class _Seen:
     signature: tuple[int, int, int]
@@ -95,7 +105,9 @@ class AreaEditor:
         reason when the server would skip the result.
         """
         with write_locked(self.path, self.lock_timeout):
-            return self._put(ds, compose.UsedValues(), scan=True)
+            ready = self._prepare(ds, compose.UsedValues(), scan=True, batch={})
+            files.put(self.path, ready.name, ready.data, check=self._check(ready.name))
+            return ready.written
 
     def put_many(
         self,
@@ -104,26 +116,65 @@ class AreaEditor:
     ) -> list[Written | AuthoringError]:
         """:meth:`put` for many, :data:`BATCH` per lock hold; a refused one does not stop
         the rest. ``datasets`` may yield an error for an input that could not be read:
-        it is passed through. ``on_done(count, result)`` is called after each."""
+        it is passed through. ``on_done(count, result)`` is called after each.
+
+        A batch's files are written first, made durable with one ``syncfs`` (instead
+        of an fsync each: a fraction of the time on a busy disk), then checked and
+        renamed one by one, and the directory is flushed once.
+        """
         results: list[Written | AuthoringError] = []
         pending = iter(datasets)
         while batch := [item for _, item in zip(range(BATCH), pending, strict=False)]:
             with write_locked(self.path, self.lock_timeout):
-                used = self._used_values()
-                for item in batch:
-                    result: Written | AuthoringError
-                    if isinstance(item, AuthoringError):
-                        result = item
-                    else:
-                        try:
-                            result = self._put(item, used, scan=False, sync=False)
-                        except AreaProblem:
-                            raise
-                        except AuthoringError as exc:
-                            result = exc
+                for result in self._put_batch(batch):
                     results.append(result)
                     on_done(len(results), result)
-                files.sync_directory_of(self.path)
+        return results
+
+    def _put_batch(self, batch: list[Dataset | AuthoringError]) -> list[Written | AuthoringError]:
+        used = self._used_values()
+        outcomes: list[Written | AuthoringError | tuple[_Ready, str]] = []
+        names: dict[str, Dataset] = {}
+        staged: list[str] = []
+        try:
+            for item in batch:
+                if isinstance(item, AuthoringError):
+                    outcomes.append(item)
+                    continue
+                try:
+                    ready = self._prepare(item, used, scan=False, batch=names)
+                except AreaProblem:
+                    raise
+                except AuthoringError as exc:
+                    outcomes.append(exc)
+                    continue
+                tmp = files.stage(self.path, ready.data, flush=False)
+                staged.append(tmp)
+                outcomes.append((ready, tmp))
+            files.flush_staged(self.path, staged)
+        except BaseException:
+            for tmp in staged:
+                files.discard(tmp)
+            raise
+        results: list[Written | AuthoringError] = []
+        for number, outcome in enumerate(outcomes):
+            if not isinstance(outcome, tuple):
+                results.append(outcome)
+                continue
+            ready, tmp = outcome
+            try:
+                files.commit(self.path, tmp, ready.name, self._check(ready.name))
+            except AreaProblem:
+                for later in outcomes[number + 1 :]:
+                    if isinstance(later, tuple):
+                        files.discard(later[1])
+                raise
+            except AuthoringError as exc:
+                results.append(exc)
+                continue
+            self._remember(ready)
+            results.append(ready.written)
+        files.sync_directory_of(self.path)
         return results
 
     def remove(self, names: Iterable[str]) -> list[str]:
@@ -202,10 +253,19 @@ class AreaEditor:
         return os.path.join(self.path, name)
 
     # --- the parts ---------------------------------------------------------------------
-    def _put(self, ds: Dataset, used: compose.UsedValues, scan: bool, sync: bool = True) -> Written:
+    def _prepare(
+        self, ds: Dataset, used: compose.UsedValues, scan: bool, batch: dict[str, Dataset]
+    ) -> _Ready:
+        """The file for ``ds``: its name by order identity, generated values, bytes.
+
+        ``batch`` holds the entries prepared earlier in the same batch by name (one
+        order given twice in an import: the second replaces the first).
+        """
         entry = compose.prepared(ds)
         name = compose.order_name(entry)
-        previous = self._previous(name) if name else None
+        previous = None
+        if name is not None:
+            previous = batch[name] if name in batch else self._previous(name)
         needs_values = any(
             not compose.value_of(entry, k, in_sps) for k, in_sps in compose.GENERATED
         )
@@ -219,17 +279,26 @@ class AreaEditor:
                 "or AccessionNumber (or let them be generated)"
             )
         data = compose.encode(entry)
-        replaced = os.path.exists(os.path.join(self.path, name))
-        files.put(
-            self.path,
-            name,
-            data,
-            check=lambda tmp: _served(tmp, name, self.path),
-            sync_directory=sync,
-        )
-        for keyword in compose.GENERATED_KEYWORDS:
-            used.add(keyword, compose.value_of(entry, keyword, _USED_TAGS[keyword][1]))
-        return Written(name, replaced, generated)
+        replaced = name in batch or os.path.exists(os.path.join(self.path, name))
+        batch[name] = entry
+        values = {
+            keyword: compose.value_of(entry, keyword, _USED_TAGS[keyword][1])
+            for keyword in compose.GENERATED_KEYWORDS
+        }
+        for keyword, value in values.items():
+            used.add(keyword, value)
+        return _Ready(name, data, Written(name, replaced, generated), values)
+
+    def _check(self, name: str) -> Callable[[str], None]:
+        return lambda tmp: _served(tmp, name, self.path)
+
+    def _remember(self, ready: _Ready) -> None:
+        """The values of a file just written, so the next batch need not read it."""
+        try:
+            st = os.stat(os.path.join(self.path, ready.name))
+        except OSError:
+            return
+        self._seen[ready.name] = _Seen((st.st_ino, st.st_size, st.st_mtime_ns), ready.values)
 
     def _previous(self, name: str) -> Dataset | None:
         path = os.path.join(self.path, name)
