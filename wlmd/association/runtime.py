@@ -343,13 +343,26 @@ class Session:
         service = self._by_syntax.get(uid) or self._by_syntax.get(context.abstract_syntax)
         handler = service.handlers.get(command) if service is not None else None
         if handler is None:
+            # An operation this SOP class is not served for here (N-DELETE on a UPS
+            # context, C-STORE on the worklist's): the standard's failure status
+            # 0x0211 Unrecognized Operation (PS3.7 C.5.9), not a dropped association.
             LOG.warning(
-                "%s for SOP class %s is not served here: association aborted",
+                "%s for SOP class %s is not served here: answered 0x%04X (unrecognized operation)",
                 message.msg_type,
                 uid or context.abstract_syntax,
+                wire.UNRECOGNIZED_OPERATION,
             )
-            self.abort()
-            self.outcome = "aborted"
+            writer = wire.PDataWriter(self.link.sock, context.id, self.request_peer_max_pdu())
+            writer.add(
+                wire.response_command_set(
+                    command | 0x8000,
+                    uid or context.abstract_syntax,
+                    int(getattr(message, "MessageID", 0) or 0),
+                    wire.UNRECOGNIZED_OPERATION,
+                ),
+                is_command=True,
+            )
+            writer.flush()
             return
         request = Request(message, context, command)
         writer = wire.PDataWriter(self.link.sock, context.id, self.request_peer_max_pdu())

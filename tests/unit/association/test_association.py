@@ -317,6 +317,33 @@ def test_a_failing_handler_aborts_the_association_not_the_process(
     assert "TypeError: a bug in a service" in caplog.text
 
 
+def n_delete_rq(context_id: int, message_id: int) -> bytes:
+    """An N-DELETE-RQ for Verification, encoded by pynetdicom: an operation no service serves."""
+    from pynetdicom.dimse_messages import N_DELETE_RQ
+    from pynetdicom.dimse_primitives import N_DELETE
+
+    primitive = N_DELETE()
+    primitive.MessageID = message_id
+    primitive.RequestedSOPClassUID = VERIFICATION
+    primitive.RequestedSOPInstanceUID = "1.2.3"
+    message = N_DELETE_RQ()
+    message.primitive_to_message(primitive)
+    return b"".join(bytes(P_DATA_TF(p).encode()) for p in message.encode_msg(context_id, 16384))
+
+
+def test_an_operation_not_served_for_the_sop_class_is_answered_0211() -> None:
+    """N-DELETE on the Verification context: status 0x0211 (unrecognized operation, PS3.7
+    C.5.9), and the association goes on (the next request is answered)."""
+    with serving() as run:
+        associate(run)
+        run.client.sendall(n_delete_rq(context_id=1, message_id=11))
+        fields = command_of(run.recv_pdu()[1])
+        assert (fields[0x0100], fields[0x0120], fields[0x0900]) == (0x8150, 11, 0x0211)
+        run.client.sendall(echo_rq(context_id=1, message_id=12))
+        fields = command_of(run.recv_pdu()[1])
+        assert (fields[0x0120], fields[0x0900]) == (12, 0)
+
+
 def test_rejection_is_an_a_associate_rj_and_the_end() -> None:
     hooks = Hooks(rejection=runtime.Rejection(1, 1, 7))
     with serving(hooks) as run:
