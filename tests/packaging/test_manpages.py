@@ -1,4 +1,4 @@
-"""The man pages: wlmd(8) and wlmd.conf(5) render cleanly and document every option.
+"""The man pages: wlmd(8), wlmd.conf(5) and wlmctl(1) render cleanly and document every option.
 
 Rendering
     Each page is formatted by man-db's ``man -l`` with all groff warnings on
@@ -13,7 +13,11 @@ Completeness
     tag for an option wlmd does not have; wlmd.conf(5) must list every long option
     that takes a value or is a switch as a ``name = ...`` setting under SETTINGS; the
     conformance statement must list exactly the matching and return keys of
-    ``wlmd.worklist.keys``. Adding an option (or a key) without documenting it fails.
+    ``wlmd.worklist.keys``. wlmctl(1) must have a tag line in OPTIONS for every option
+    of wlmctl's own parser and one in each command's ``.SS "wlmctl COMMAND"`` of
+    COMMANDS for every other option of that command's parser (read from
+    ``wlmd.ctl.main.build_parser``, the parser ``wlmctl --help`` prints). Adding an
+    option (or a key) without documenting it fails.
 
 Pages are rendered with ``-E ascii`` for the text checks, so ``\\-`` and ``-`` both come
 out as ``-``; hyphenation and justification are off so option names stay whole.
@@ -24,6 +28,7 @@ Policy when ``man``/``groff`` are missing (Debian packages ``man-db`` and
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -36,13 +41,16 @@ import pytest
 from pydicom.datadict import keyword_for_tag
 
 from wlmd import __version__
+from wlmd.ctl import main as ctl
+from wlmd.ctl.main import build_parser as wlmctl_parser
 from wlmd.settings.options import BY_SPELLING, OPTIONS
 from wlmd.worklist import keys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WLMD_8 = REPO_ROOT / "man" / "wlmd.8"
 WLMD_CONF_5 = REPO_ROOT / "man" / "wlmd.conf.5"
-PAGES = [WLMD_8, WLMD_CONF_5]
+WLMCTL_1 = REPO_ROOT / "man" / "wlmctl.1"
+PAGES = [WLMD_8, WLMD_CONF_5, WLMCTL_1]
 
 #: Long options that make wlmd do something (or name the file itself): no setting.
 NOT_SETTINGS = frozenset({"--help", "--version", "--arguments", "--config"})
@@ -171,13 +179,18 @@ def subsection(text: str, heading: str) -> str:
 
 
 def documented_options(text: str) -> set[str]:
-    """Spellings at the start of the tag lines of OPTIONS: ``-dfp, --data-files-path path``.
+    """Spellings at the start of the tag lines of OPTIONS: ``-dfp, --data-files-path path``."""
+    return tag_options(section(text, "OPTIONS"))
+
+
+def tag_options(body: str) -> set[str]:
+    """Spellings at the start of the ``.TP`` tag lines of a section or subsection body.
 
     A ``.TP`` tag is at indent 7 with its paragraph at indent 14, on the next line or,
     for a tag shorter than the indent (``--fork``), on the same line; prose lines of
     the section are at indent 7 and followed by more of the same.
     """
-    lines = section(text, "OPTIONS").splitlines()
+    lines = body.splitlines()
     found: set[str] = set()
     for number, line in enumerate(lines):
         if not re.match(rf"^ {{{TAG_INDENT}}}[-+]", line):
@@ -214,6 +227,18 @@ def listed_keys(text: str) -> set[tuple[int, str]]:
             r"^ *(?:> )*\(([0-9A-F]{4}),([0-9A-F]{4})\) ([A-Za-z]+) *$", text, re.MULTILINE
         )
     }
+
+
+def parser_options(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for action in parser._actions for s in action.option_strings}
+
+
+def wlmctl_commands() -> dict[str, argparse.ArgumentParser]:
+    """``wlmctl``'s subcommand parsers by name."""
+    parser = wlmctl_parser()
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(found) == 1, "wlmctl has no (or several) subcommand groups"
+    return dict(found[0].choices)
 
 
 def missing_from(documented: set[str], expected: set[str]) -> list[str]:
@@ -317,6 +342,44 @@ def test_wlmd_8_lists_the_matching_and_return_keys() -> None:
         f"return keys: missing {sorted(returned - listed_return - listed_matching)}, "
         f"not return keys {sorted(listed_return - returned)}"
     )
+
+
+def test_wlmctl_1_documents_every_option() -> None:
+    """OPTIONS: wlmctl's own options (also accepted after a command: the parent parser)."""
+    expected = parser_options(wlmctl_parser())
+    documented = documented_options(rendered(WLMCTL_1))
+    assert expected >= {"--help", "--data-files-path", "--area", "--lock-timeout"}
+    missing = missing_from(documented, expected)
+    assert not missing, f"options of wlmctl --help without a tag in wlmctl(1) OPTIONS: {missing}"
+    unknown = sorted(documented - expected)
+    assert not unknown, f"wlmctl(1) OPTIONS documents options wlmctl does not have: {unknown}"
+
+
+@pytest.mark.parametrize("command", sorted(wlmctl_commands()))
+def test_wlmctl_1_documents_every_command_option(command: str) -> None:
+    """COMMANDS has ``wlmctl COMMAND`` with a tag for each option of its --help
+    (less those of OPTIONS)."""
+    common = parser_options(wlmctl_parser())
+    expected = parser_options(wlmctl_commands()[command]) - common
+    body = subsection(section(rendered(WLMCTL_1), "COMMANDS"), f"wlmctl {command}")
+    documented = tag_options(body)
+    missing = missing_from(documented, expected)
+    assert not missing, f"options of wlmctl {command} --help without a tag: {missing}"
+    unknown = sorted(documented - expected)
+    assert not unknown, f"wlmctl(1) documents options wlmctl {command} does not have: {unknown}"
+
+
+def test_wlmctl_1_describes_every_command_once() -> None:
+    commands = section(rendered(WLMCTL_1), "COMMANDS")
+    headings = re.findall(r"^ {3}wlmctl (\S+)$", commands, re.MULTILINE)
+    assert headings == list(wlmctl_commands()), f"COMMANDS subsections: {headings}"
+
+
+def test_wlmctl_1_lists_the_exit_statuses() -> None:
+    statuses = section(rendered(WLMCTL_1), "EXIT STATUS")
+    listed = re.findall(rf"^ {{{TAG_INDENT}}}(\d+) ", statuses, re.MULTILINE)
+    expected = [str(s) for s in (ctl.OK, ctl.FAILED, ctl.USAGE, ctl.UNAVAILABLE)]
+    assert listed[:4] == expected, f"EXIT STATUS tags: {listed}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
