@@ -17,7 +17,9 @@ The server test starts the installed program the way ``wlmd.service`` does
 ``NOTIFY_SOCKET`` set) plus ``--listen-address 127.0.0.1`` and a free port, waits
 for the ``READY=1`` the supervisor sends once it listens, queries the installed
 sample storage area (``--data-files-path`` on the command line, which wins over
-the file) with DCMTK's findscu and stops it with SIGTERM.
+the file) with DCMTK's findscu and stops it with SIGTERM. ``/usr/bin/wlmctl`` is
+run the same isolated way, and as an unprivileged member of ``wlmd-writers`` it adds,
+lists and removes an entry in the production area.
 
 Missing tools or no root: skipped locally, a failure with ``CI=true``.
 """
@@ -52,6 +54,12 @@ REQUIREMENTS = REPO_ROOT / "packaging" / "requirements.txt"
 SAMPLE_AREA = REPO_ROOT / "examples" / "wlistdb" / "WLMD"
 
 PROGRAM = "/usr/sbin/wlmd"
+WLMCTL = "/usr/bin/wlmctl"
+MAN_PAGES = (
+    "/usr/share/man/man8/wlmd.8.gz",
+    "/usr/share/man/man5/wlmd.conf.5.gz",
+    "/usr/share/man/man1/wlmctl.1.gz",
+)
 CONFIG = "/etc/wlmd/wlmd.conf"
 UNIT = "/lib/systemd/system/wlmd.service"
 STATE = Path("/var/lib/wlmd")
@@ -138,15 +146,16 @@ def test_file_name_and_control(deb: Path) -> None:
 def test_files(contents: dict[str, str]) -> None:
     required = [
         PROGRAM,
+        WLMCTL,
         CONFIG,
         "/etc/wlmd/logging.conf",
         UNIT,
         "/lib/systemd/system/wlmd.socket",
-        "/usr/share/man/man8/wlmd.8.gz",
-        "/usr/share/man/man5/wlmd.conf.5.gz",
+        *MAN_PAGES,
         "/usr/share/doc/wlmd/copyright",
         "/usr/share/doc/wlmd/README.md.gz",
         "/usr/lib/wlmd/wlmd/cli.py",
+        "/usr/lib/wlmd/wlmd/ctl/main.py",
         *(f"/usr/lib/wlmd/wlmd/api/static/{name}" for name in STATIC_FILES),
         "/usr/lib/wlmd/pydicom/__init__.py",
         "/usr/lib/wlmd/pynetdicom/__init__.py",
@@ -156,6 +165,7 @@ def test_files(contents: dict[str, str]) -> None:
     missing = [path for path in required if path not in contents]
     assert not missing, f"not in the package: {missing}"
     assert contents[PROGRAM] == "-rwxr-xr-x"
+    assert contents[WLMCTL] == "-rwxr-xr-x"
     compiled = [p for p in contents if p.endswith(".pyc") or "__pycache__" in p]
     assert not compiled, f"bytecode is made at installation, not shipped: {compiled[:5]}"
     # the worklist is data created by postinst, never a package-owned file
@@ -179,7 +189,7 @@ def test_vendored_versions_are_the_pins(contents: dict[str, str]) -> None:
 def test_no_placeholders(unpacked: Path) -> None:
     """build-deb stands in for etc/wlmd.conf and the man pages while they are missing."""
     stand_ins = []
-    for path in (CONFIG, "/usr/share/man/man8/wlmd.8.gz", "/usr/share/man/man5/wlmd.conf.5.gz"):
+    for path in (CONFIG, *MAN_PAGES):
         data = (unpacked / path.lstrip("/")).read_bytes()
         if path.endswith(".gz"):
             data = gzip.decompress(data)
@@ -272,6 +282,20 @@ def test_version_isolated_from_the_environment(installed: Path, tmp_path: Path) 
     assert f"pynetdicom {pins['pynetdicom']}" in lines, proc.stdout
 
 
+def test_wlmctl_isolated_from_the_environment(installed: Path, tmp_path: Path) -> None:
+    """``wlmctl --help`` and ``--version`` work, and a decoy on PYTHONPATH is not imported."""
+    decoy = tmp_path / "decoy"
+    (decoy / "wlmd").mkdir(parents=True)
+    (decoy / "wlmd" / "__init__.py").write_text("raise SystemExit('decoy wlmd imported')\n")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(decoy)}
+    proc = run([WLMCTL, "--help"], env=env, cwd=decoy)
+    assert proc.stdout.startswith("usage: wlmctl "), proc.stdout
+    for command in ("add", "validate", "list", "show", "rm", "purge", "import"):
+        assert f"    {command} " in proc.stdout, proc.stdout
+    proc = run([WLMCTL, "--version"], env=env, cwd=decoy)
+    assert proc.stdout.strip() == f"wlmctl {upstream_version()}", proc.stdout
+
+
 def test_user_and_directories(installed: Path) -> None:
     user = pwd.getpwnam("wlmd")
     assert user.pw_uid < 1000, "wlmd is not a system user"
@@ -351,6 +375,50 @@ def test_installed_server_answers(installed: Path, tmp_path: Path) -> None:
             kill_session(proc, STOP_TIMEOUT)  # the supervisor and any worker it left
 
 
+def wlmctl_as_writer(*args: str) -> subprocess.CompletedProcess[str]:
+    """``/usr/bin/wlmctl`` as a RIS account would run it: nobody, in group wlmd-writers."""
+    return subprocess.run(
+        [WLMCTL, "--data-files-path", str(WORKLIST.parent), "--area", WORKLIST.name, *args],
+        user="nobody",
+        group="nogroup",
+        extra_groups=[WRITERS],
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=APT_TIMEOUT,
+        check=False,
+    )
+
+
+def test_wlmctl_writes_the_production_area(installed: Path) -> None:
+    """A writer adds an entry the server would serve (group-readable, so wlmd reads it),
+    sees it in ``list`` and removes it; the area is left as it was."""
+    before = sorted(p.name for p in WORKLIST.iterdir())
+    added = wlmctl_as_writer(
+        *("add", "--patient-id", "DEB1", "--patient-name", "DEB^TEST", "--modality", "CT"),
+        *("--station-aet", "CT01", "--start", "2026-12-02 09:30", "--procedure", "CT HEAD"),
+    )
+    try:
+        assert added.returncode == 0, added.stderr
+        name = added.stdout.split()[1]
+        assert added.stdout.startswith(f"added {name}"), added.stdout
+        entry = (WORKLIST / name).stat()
+        assert entry.st_gid == grp.getgrnam(WRITERS).gr_gid
+        assert stat.S_IMODE(entry.st_mode) & 0o040, oct(entry.st_mode)
+        listed = wlmctl_as_writer("list", "--patient-id", "DEB1")
+        assert listed.returncode == 0, listed.stderr
+        assert name in listed.stdout and "CT01" in listed.stdout, listed.stdout
+        removed = wlmctl_as_writer("rm", name)
+        assert (removed.returncode, removed.stdout) == (0, f"removed {name}\n"), removed.stderr
+    finally:
+        for path in WORKLIST.glob("*.wl"):
+            if path.name not in before:
+                path.unlink()
+    assert sorted(p.name for p in WORKLIST.iterdir()) == before
+
+
 def test_purge_keeps_the_worklist(installed: Path) -> None:
     """Last: purge removes the configuration, never the worklist data."""
     before = sorted(p.name for p in WORKLIST.iterdir())
@@ -359,5 +427,6 @@ def test_purge_keeps_the_worklist(installed: Path) -> None:
     assert package_state() in ("", "unknown ok not-installed")
     assert not Path("/etc/wlmd").exists(), os.listdir("/etc/wlmd")
     assert not Path(PROGRAM).exists()
+    assert not Path(WLMCTL).exists()
     assert not Path("/usr/lib/wlmd").exists()
     assert sorted(p.name for p in WORKLIST.iterdir()) == before
