@@ -81,8 +81,12 @@ def build(
     msh = [
         "MSH",
         header.encoding_characters,
-        header.get(5), header.get(6), header.get(3), header.get(4),
-        stamp, "",
+        header.get(5),
+        header.get(6),
+        header.get(3),
+        header.get(4),
+        stamp,
+        "",
         comp.join(["ACK", trigger, "ACK"]) if trigger else "ACK",
         control_id(),
         header.get(11) or "P",
@@ -107,12 +111,19 @@ def _err(error: Hl7Error, header: Header, version: str, sep: str, comp: str, sub
         code = sub.join([str(error.code), code_text, "HL70357"])
         return sep.join(["ERR", comp.join([segment, "1" if segment else "", field, code])])
     location = comp.join([segment, "1" if segment else "", field]) if segment else ""
-    return sep.join([
-        "ERR", "", location,
-        comp.join([str(error.code), code_text, "HL70357"]),
-        "E", "", "", "",
-        escape(error.reason, header)[:400],
-    ])
+    return sep.join(
+        [
+            "ERR",
+            "",
+            location,
+            comp.join([str(error.code), code_text, "HL70357"]),
+            "E",
+            "",
+            "",
+            "",
+            escape(error.reason, header)[:400],
+        ]
+    )
 
 
 def _location(where: str) -> tuple[str, str]:

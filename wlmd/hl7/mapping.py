@@ -66,19 +66,31 @@ ScheduledProtocolCodeSequence.CodeMeaning = IPC-6.2
 """
 
 #: Attributes of the Scheduled Procedure Step item (PS3.4 Table K.6-1).
-SPS_KEYWORDS = frozenset({
-    "ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
-    "ScheduledProcedureStepStartTime", "Modality", "ScheduledPerformingPhysicianName",
-    "ScheduledProcedureStepDescription", "ScheduledStationName",
-    "ScheduledProcedureStepLocation", "PreMedication", "ScheduledProcedureStepID",
-    "RequestedContrastAgent", "ScheduledProcedureStepStatus", "CommentsOnTheScheduledProcedureStep",
-    "ScheduledProtocolCodeSequence",
-})
+SPS_KEYWORDS = frozenset(
+    {
+        "ScheduledStationAETitle",
+        "ScheduledProcedureStepStartDate",
+        "ScheduledProcedureStepStartTime",
+        "Modality",
+        "ScheduledPerformingPhysicianName",
+        "ScheduledProcedureStepDescription",
+        "ScheduledStationName",
+        "ScheduledProcedureStepLocation",
+        "PreMedication",
+        "ScheduledProcedureStepID",
+        "RequestedContrastAgent",
+        "ScheduledProcedureStepStatus",
+        "CommentsOnTheScheduledProcedureStep",
+        "ScheduledProtocolCodeSequence",
+    }
+)
 
 _PRIORITIES = {"S": "STAT", "A": "HIGH", "R": "ROUTINE", "P": "LOW", "C": "ROUTINE", "T": "MEDIUM"}
 _CHARSETS = {"8859/1": "ISO_IR 100", "UNICODE UTF-8": "ISO_IR 192"}
-_SOURCE = re.compile(r"\s*(?:'([^']*)'|([A-Z][A-Z0-9]{2}(?:\[\d+\])?-\d+(?:\[\d+\])?(?:\.\d+){0,2}))"
-                     r"(?:\s+as\s+([a-z]+))?\s*")
+_SOURCE = re.compile(
+    r"\s*(?:'([^']*)'|([A-Z][A-Z0-9]{2}(?:\[\d+\])?-\d+(?:\[\d+\])?(?:\.\d+){0,2}))"
+    r"(?:\s+as\s+([a-z]+))?\s*"
+)
 
 
 class MappingError(ValueError):
@@ -186,7 +198,7 @@ def evaluate(source: Source, reader: Reader) -> str:
     if source.path is None:
         return source.literal
     if source.transform in COMPOSITE:
-        parts = reader.components(source.path)[COMPOSITE[source.transform]:]
+        parts = reader.components(source.path)[COMPOSITE[source.transform] :]
         return _name(parts)
     return TRANSFORMS[source.transform](reader.value(source.path).strip())
 
@@ -216,4 +228,3 @@ def build_dataset(rules: Mapping[str, Rule], reader: Reader) -> Dataset:
             setattr(sps if in_sps else ds, sequence, Sequence([item]))
     ds.ScheduledProcedureStepSequence = Sequence([sps])
     return ds
-

@@ -116,11 +116,16 @@ class Message:
         try:
             text = payload.decode(self.codec)
         except UnicodeDecodeError as exc:
-            raise Hl7Error("AE", DATA_TYPE_ERROR, _segment_at(payload, exc.start), (
-                f"byte 0x{payload[exc.start]:02X} at offset {exc.start} is not valid "
-                f"{self.codec.upper()}; declare the character set in MSH-18 "
-                f"(8859/1 or UNICODE UTF-8) or send ASCII"
-            )) from None
+            raise Hl7Error(
+                "AE",
+                DATA_TYPE_ERROR,
+                _segment_at(payload, exc.start),
+                (
+                    f"byte 0x{payload[exc.start]:02X} at offset {exc.start} is not valid "
+                    f"{self.codec.upper()}; declare the character set in MSH-18 "
+                    f"(8859/1 or UNICODE UTF-8) or send ASCII"
+                ),
+            ) from None
         text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
         try:
             self.parsed = hl7.parse(text)
@@ -152,11 +157,16 @@ class Message:
         k = int(occurrence or 1)
         if k > len(found):
             return ""
-        return self.field_value(found[k - 1], int(number), int(repetition or 1),
-                                int(component or 1), int(sub or 1))
+        return self.field_value(
+            found[k - 1], int(number), int(repetition or 1), int(component or 1), int(sub or 1)
+        )
 
     def field_value(
-        self, segment: hl7.Segment, number: int, repetition: int = 1, component: int = 1,
+        self,
+        segment: hl7.Segment,
+        number: int,
+        repetition: int = 1,
+        component: int = 1,
         sub: int = 1,
     ) -> str:
         if str(segment[0]) == "MSH" and number <= 2:
@@ -176,7 +186,9 @@ class Message:
         if not found or number >= len(found[0]):
             return 0
         item = found[0][number]
-        return len(item) if isinstance(item, hl7.Field) and isinstance(item[0], hl7.Repetition) else 1
+        return (
+            len(item) if isinstance(item, hl7.Field) and isinstance(item[0], hl7.Repetition) else 1
+        )
 
     def unescape(self, raw: str) -> str:
         if self.escape not in raw:
@@ -189,9 +201,12 @@ class Message:
             try:
                 out.append(bytes.fromhex(digits).decode(self.codec))
             except ValueError:
-                raise Hl7Error("AE", DATA_TYPE_ERROR, "", (
-                    f"hex escape \\X{digits}\\ is not valid {self.codec.upper()} bytes"
-                )) from None
+                raise Hl7Error(
+                    "AE",
+                    DATA_TYPE_ERROR,
+                    "",
+                    (f"hex escape \\X{digits}\\ is not valid {self.codec.upper()} bytes"),
+                ) from None
             pos = match.end()
         out.append(self.parsed.unescape(raw[pos:]))
         return "".join(out)
@@ -203,16 +218,24 @@ def charset_of(header: Header) -> tuple[str, str | None]:
     repetition = header.encoding_characters[1]
     values = [v.strip() for v in declared.split(repetition)] if declared else [""]
     if len(values) > 1 and any(values[1:]):
-        raise Hl7Error("AR", TABLE_VALUE_NOT_FOUND, "MSH-18", (
-            f"character set switching ({declared!r}) is not supported; "
-            "send one of ASCII, 8859/1, UNICODE UTF-8"
-        ))
+        raise Hl7Error(
+            "AR",
+            TABLE_VALUE_NOT_FOUND,
+            "MSH-18",
+            (
+                f"character set switching ({declared!r}) is not supported; "
+                "send one of ASCII, 8859/1, UNICODE UTF-8"
+            ),
+        )
     try:
         return CHARSETS[values[0].upper()]
     except KeyError:
-        raise Hl7Error("AR", TABLE_VALUE_NOT_FOUND, "MSH-18", (
-            f"character set {values[0]!r} is not supported; send ASCII, 8859/1 or UNICODE UTF-8"
-        )) from None
+        raise Hl7Error(
+            "AR",
+            TABLE_VALUE_NOT_FOUND,
+            "MSH-18",
+            (f"character set {values[0]!r} is not supported; send ASCII, 8859/1 or UNICODE UTF-8"),
+        ) from None
 
 
 def _pick(item: object, repetition: int, component: int, sub: int) -> str:
