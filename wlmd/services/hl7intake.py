@@ -53,7 +53,9 @@ class Hl7Data:
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         area = os.path.join(self.config.data_files_path, self.config.hl7_area)
         if not os.path.isfile(os.path.join(area, "lockfile")):
-            raise OSError(f"--hl7-area {self.config.hl7_area}: no storage area {area} (with a lockfile)")
+            raise OSError(
+                f"--hl7-area {self.config.hl7_area}: no storage area {area} (with a lockfile)"
+            )
         address = self.config.hl7_listen_address or "127.0.0.1"
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -62,7 +64,9 @@ class Hl7Data:
             sock.bind((address, self.config.hl7_port or 0))
         except OSError as exc:
             sock.close()
-            raise OSError(exc.errno, f"HL7 port {address}:{self.config.hl7_port}: {exc.strerror}") from None
+            raise OSError(
+                exc.errno, f"HL7 port {address}:{self.config.hl7_port}: {exc.strerror}"
+            ) from None
         sock.listen(128)
         self.sock = sock
 
@@ -108,8 +112,11 @@ def run_listener(data: Hl7Data) -> int:
     config = data.config
     assert data.sock is not None, "preload binds the socket"
     listener = data.sock
-    editor = AreaEditor(config.data_files_path, config.hl7_area,
-                        float(config.lock_timeout) if config.lock_timeout else 30.0)
+    editor = AreaEditor(
+        config.data_files_path,
+        config.hl7_area,
+        float(config.lock_timeout) if config.lock_timeout else 30.0,
+    )
     intake = Intake(editor, data.rules, dict(config.hl7_station_defaults))
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -121,8 +128,11 @@ def run_listener(data: Hl7Data) -> int:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
-    LOG.info("HL7 listener on %s:%d, orders to storage area %s",
-             *listener.getsockname()[:2], config.hl7_area)
+    LOG.info(
+        "HL7 listener on %s:%d, orders to storage area %s",
+        *listener.getsockname()[:2],
+        config.hl7_area,
+    )
     while not stopping.is_set():
         for key, _ in selector.select():
             if key.fileobj == wake_r:
@@ -133,12 +143,14 @@ def run_listener(data: Hl7Data) -> int:
             except OSError:
                 continue
             if not slots.acquire(blocking=False):
-                LOG.warning("HL7 connection from %s refused: %d connections open", peer[0],
-                            MAX_CONNECTIONS)
+                LOG.warning(
+                    "HL7 connection from %s refused: %d connections open", peer[0], MAX_CONNECTIONS
+                )
                 conn.close()
                 continue
-            worker = threading.Thread(target=_serve, daemon=True,
-                                      args=(conn, peer, intake, lock, slots, tls, config))
+            worker = threading.Thread(
+                target=_serve, daemon=True, args=(conn, peer, intake, lock, slots, tls, config)
+            )
             worker.start()
     listener.close()
     return 0
@@ -186,19 +198,29 @@ def _converse(
                 conn.sendall(mllp.frame(outcome.ack))
                 LOG.info(
                     "HL7 %s %s from %s: order control %s, %s%s%s (%.3f s)",
-                    outcome.message_type, outcome.control_id or "(no control ID)", where,
-                    outcome.order_control or "-", outcome.code,
+                    outcome.message_type,
+                    outcome.control_id or "(no control ID)",
+                    where,
+                    outcome.order_control or "-",
+                    outcome.code,
                     " (repeated: same ACK)" if outcome.repeated else "",
-                    f": {outcome.reason}" if outcome.reason else "", outcome.duration,
+                    f": {outcome.reason}" if outcome.reason else "",
+                    outcome.duration,
                 )
             elif isinstance(event, mllp.TooLarge):
                 header = _header_or_none(decoder)
-                error = Hl7Error("AR", DATA_TYPE_ERROR, "", (
-                    f"message larger than {event.limit} bytes (--hl7-max-size): not read"
-                ))
+                error = Hl7Error(
+                    "AR",
+                    DATA_TYPE_ERROR,
+                    "",
+                    (f"message larger than {event.limit} bytes (--hl7-max-size): not read"),
+                )
                 conn.sendall(mllp.frame(ack.build(header, "AR", error).encode("ascii", "replace")))
-                LOG.warning("HL7 message from %s refused: over %d bytes; connection closed",
-                            where, event.limit)
+                LOG.warning(
+                    "HL7 message from %s refused: over %d bytes; connection closed",
+                    where,
+                    event.limit,
+                )
                 return
             else:
                 _report([event], where)
@@ -218,5 +240,8 @@ def _report(events: list[mllp.Event], where: str) -> None:
         if isinstance(event, mllp.Discarded):
             LOG.warning("HL7 from %s: %d bytes outside MLLP frames discarded", where, event.count)
         elif isinstance(event, mllp.Incomplete):
-            LOG.warning("HL7 from %s: a message of %d bytes without end block (0x1C 0x0D) "
-                        "not applied", where, event.size)
+            LOG.warning(
+                "HL7 from %s: a message of %d bytes without end block (0x1C 0x0D) not applied",
+                where,
+                event.size,
+            )
