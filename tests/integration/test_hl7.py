@@ -90,7 +90,7 @@ def patients(port: int, **keys: object) -> list[str]:
 def test_three_ris_styles_mapped_and_seen_by_findscu(
     server: tuple[servers.Server, int, Path],
 ) -> None:
-    running, port, area = server
+    running, port, _ = server
     for name in ("orm-radis-latin1.hl7", "omi-orbis-utf8.hl7", "orm-medora-ascii-lf.hl7"):
         (ack,) = exchange(port, mllp.frame(fixture(name)))
         assert msa(ack)[1] == "AA", ack
@@ -193,7 +193,7 @@ def test_split_and_coalesced_frames(server: tuple[servers.Server, int, Path]) ->
 
 
 def test_message_without_end_block_is_not_applied(server: tuple[servers.Server, int, Path]) -> None:
-    running, port, area = server
+    running, port, _ = server
     body = (
         fixture("orm-medora-ascii-lf.hl7")
         .replace(b"MA77001", b"NOEND01")
@@ -209,7 +209,7 @@ def test_message_without_end_block_is_not_applied(server: tuple[servers.Server, 
 
 
 def test_large_message_and_oversized(server: tuple[servers.Server, int, Path]) -> None:
-    running, port, _ = server
+    _, port, _ = server
     base = (
         fixture("orm-medora-ascii-lf.hl7")
         .replace(b"MA77001", b"BIG0001")

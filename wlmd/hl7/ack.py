@@ -40,7 +40,8 @@ _TEXTS = {
 def escape(text: str, header: Header) -> str:
     """``text`` with HL7's separators escaped (\\F\\ \\S\\ \\R\\ \\T\\ \\E\\), one line."""
     sep = header.field_separator
-    comp, rep, esc, sub = (header.encoding_characters + "^~\\&")[:4]
+    chars = (header.encoding_characters + "^~\\&")[:4]
+    comp, rep, esc, sub = chars[0], chars[1], chars[2], chars[3]
     out = []
     for char in text.replace("\r", " ").replace("\n", " "):
         if char == esc:

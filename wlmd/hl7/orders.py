@@ -129,8 +129,8 @@ def orders_of(
                 m.TABLE_VALUE_NOT_FOUND,
                 "ORC-1",
                 (
-                    f"order control {control or '(empty)'!r} in order group {number} is not supported: "
-                    "send NW, XO, CA, DC, OC or SC"
+                    f"order control {control or '(empty)'!r} in order group {number} is not "
+                    "supported: send NW, XO, CA, DC, OC or SC"
                 ),
             )
         status = msg.field_value(orc, 5).upper()  # type: ignore[arg-type]
@@ -221,8 +221,8 @@ def _check(
                 m.REQUIRED_FIELD_MISSING,
                 _where(rules, present, "ScheduledStationAETitle"),
                 (
-                    f"no scheduled station AE title for order group {group} (IPC-9 / ORC-18) and no "
-                    f"--hl7-station-default for modality {sps.Modality}"
+                    f"no scheduled station AE title for order group {group} (IPC-9 / ORC-18) "
+                    f"and no --hl7-station-default for modality {sps.Modality}"
                 ),
             )
         sps.ScheduledStationAETitle = station
@@ -242,7 +242,7 @@ def _check(
                     m.DATA_TYPE_ERROR,
                     _where(rules, present, element.keyword),
                     (
-                        f"{element.keyword} in order group {group} is longer than {limit} characters "
-                        f"(DICOM {element.VR})"
+                        f"{element.keyword} in order group {group} is longer than {limit} "
+                        f"characters (DICOM {element.VR})"
                     ),
                 )
