@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from wlmd.api.part import ApiPart
+from wlmd.services.hl7intake import Hl7Data
 from wlmd.services.mppsdata import SERVICE_NAME as MPPS_SERVICE
 from wlmd.services.mppsdata import MppsData
 from wlmd.services.mwl import WorklistService
@@ -30,7 +31,9 @@ class Catalogue:
     def __init__(self, config: Config) -> None:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
-        self._parts: list[WorklistSnapshot | UpsData | MppsData | ApiPart] = [self.worklist]
+        self._parts: list[WorklistSnapshot | UpsData | MppsData | ApiPart | Hl7Data] = [
+            self.worklist
+        ]
         titled = []
         if config.ups_ae_titles:
             ups = UpsData(config)
@@ -42,6 +45,8 @@ class Catalogue:
             titled.append((MPPS_SERVICE, config.mpps_ae_titles, mpps.service))
         if config.api_port is not None:
             self._parts.append(ApiPart(config))
+        if config.hl7_port:
+            self._parts.append(Hl7Data(config))
         self.router = Router(
             store, lambda log: WorklistService(config, store, log).service(), titled
         )

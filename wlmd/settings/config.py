@@ -104,3 +104,12 @@ class Config:
     api_tls_cert: str | None = None  # --api-tls-cert: HTTPS on when set
     api_tls_key: str | None = None  # --api-tls-key: default in the --api-tls-cert file
     api_tls_ca: str | None = None  # --api-tls-ca: client certificates required when set
+    # --- HL7 order intake (wlmd extension), off unless --hl7-port is given
+    hl7_port: int | None = None  # --hl7-port: MLLP listener port
+    hl7_listen_address: str = "127.0.0.1"  # --hl7-listen-address
+    hl7_area: str = "WLMD"  # --hl7-area: the storage area orders are written to
+    hl7_mapping: str | None = None  # --hl7-mapping: a site's field rules (wlmd.hl7.mapping)
+    hl7_station_defaults: tuple[tuple[str, str], ...] = ()  # --hl7-station-default MOD=AE,...
+    hl7_tls_cert: str | None = None  # --hl7-tls-cert: MLLP over TLS
+    hl7_tls_key: str | None = None  # --hl7-tls-key
+    hl7_max_size: int = 4 * 1024 * 1024  # --hl7-max-size: bytes per message

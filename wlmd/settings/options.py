@@ -39,6 +39,7 @@ from wlmd.settings.optiontypes import (
     Param,
     ReadableFile,
     Requirement,
+    StationDefaults,
     Str,
     act,
     flag,
@@ -53,6 +54,7 @@ SERVICE = "service options (wlmd extensions)"
 UPS = "unified procedure step (wlmd extensions)"
 MPPS = "modality performed procedure step (wlmd extensions)"
 API = "REST API and web page (wlmd extensions)"
+HL7 = "HL7 order intake (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -244,6 +246,27 @@ OPTIONS: tuple[Option, ...] = (
               "REST API: private key (PEM, unencrypted) for --api-tls-cert"),
         value(None, "--api-tls-ca", "api_tls_ca", Param("[f]ilename", ReadableFile()),
               "REST API: require client certificates signed by a CA in PEM file f"),
+    ),
+    *section(HL7, None,
+        value(None, "--hl7-port", "hl7_port",
+              Param("[n]umber", Int(1, 65535), default_text="none: no HL7 intake"),
+              "take HL7 v2 orders (ORM^O01, OMI^O23) over MLLP on tcp port n"),
+        value(None, "--hl7-listen-address", "hl7_listen_address", Param("[a]ddress", Address()),
+              "listen for HL7 on address a only"),
+        value(None, "--hl7-area", "hl7_area", Param("[a]rea", Str()),
+              "write the orders' worklist entries into storage area a"),
+        value(None, "--hl7-mapping", "hl7_mapping", Param("[f]ilename", ReadableFile()),
+              "map HL7 fields to attributes by the rules in f (over the default mapping)"),
+        value(None, "--hl7-station-default", "hl7_station_defaults",
+              Param("[m]ap", StationDefaults()),
+              "scheduled station AE title per modality when an order has none: CT=CT01,..."),
+        value(None, "--hl7-tls-cert", "hl7_tls_cert", Param("[f]ilename", ReadableFile()),
+              "MLLP over TLS with the certificate (chain) in PEM file f"),
+        value(None, "--hl7-tls-key", "hl7_tls_key",
+              Param("[f]ilename", ReadableFile(), default_text="in the --hl7-tls-cert file"),
+              "private key (PEM, unencrypted) for --hl7-tls-cert"),
+        value(None, "--hl7-max-size", "hl7_max_size", Param("[b]ytes", Int(65536)),
+              "answer AR and close the connection for a message over b bytes"),
     ),
 )
 # fmt: on

@@ -166,7 +166,24 @@ class Address:
         return text
 
 
-Converter = Int | Str | Choice | ReadableFile | Address | AeTitles
+@dataclass(frozen=True)
+class StationDefaults:
+    """``MODALITY=AE,...``: the scheduled station AE title per modality (HL7 intake)."""
+
+    type_name: str = "string"
+    range_text: str = ""
+
+    def convert(self, text: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            modality, eq, title = (p.strip() for p in item.partition("="))
+            if not eq or not modality or not 0 < len(title) <= 16 or "\\" in title:
+                raise ValueError(f"{item!r} is not MODALITY=AE-TITLE")
+            pairs.append((modality.upper(), title))
+        return tuple(pairs)
+
+
+Converter = Int | Str | Choice | ReadableFile | Address | AeTitles | StationDefaults
 
 
 # --- the table ---------------------------------------------------------------
