@@ -160,8 +160,23 @@ class StorageArea:
         for gone in [name for name in self._cache if name not in present]:
             self._forget(gone)
         prefix = os.path.join(self.path, "")
+        cache = self._cache
         for name in names:  # sorted
-            self._reload(name, prefix + name)
+            path = prefix + name
+            # The common case inline (100,000 unchanged files after a restart):
+            # stat, compare; anything else goes through _reload, which stats again.
+            cached = cache.get(name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if (
+                st is None
+                or cached is None
+                or cached.relog
+                or cached.signature != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            ):
+                self._reload(name, path)
             if on_file is not None:
                 on_file()
         self._scan_started_ns = started
