@@ -55,13 +55,14 @@ OTHER_PROGRAMS = frozenset({"dcmups", "upsscu", "wlmscpfs", "findscu", "echoscu"
 TAG = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)")
 
 #: Options that change nothing a DICOM peer can see (every other option must be named):
-#: the program's own output, logging, how it runs, request files, and --no-index
-#: (the same answers: the differential tests check it against wlmscpfs both ways).
+#: the program's own output, logging, how it runs, request files, --no-index (the same
+#: answers: the differential tests check it against wlmscpfs both ways) and
+#: --snapshot-cache (start-up time only: the files are checked against it).
 NOT_SEEN_BY_PEERS = frozenset(
     {
         *("--help", "--version", "--arguments", "--config", "--daemon", "--pid-file"),
         *("--quiet", "--verbose", "--debug", "--log-level", "--log-config"),
-        *("--request-file-path", "--request-file-format", "--no-index"),
+        *("--request-file-path", "--request-file-format", "--no-index", "--snapshot-cache"),
     }
 )
 

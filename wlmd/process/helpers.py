@@ -53,6 +53,8 @@ class HelperProcesses:
         self._slots = [_Slot(h) for h in helpers]
         self._become_child = become_child
         self._stopping = False
+        #: one-shot jobs running (pid -> name): forked like helpers, never restarted
+        self._jobs: dict[int, str] = {}
 
     def __len__(self) -> int:
         return sum(1 for slot in self._slots if slot.pid is not None)
@@ -62,24 +64,39 @@ class HelperProcesses:
             if slot.pid is None:
                 self._start(slot)
 
-    def _start(self, slot: _Slot) -> None:
-        slot.restart_at = None
+    def jobs_running(self) -> bool:
+        return bool(self._jobs)
+
+    def run_once(self, job: Helper) -> None:
+        """Fork ``job`` now, as a helper that is not restarted (writing a cache file)."""
+        pid = self._fork(job)
+        if pid is not None:
+            self._jobs[pid] = job.name
+
+    def _fork(self, helper: Helper) -> int | None:
         try:
             pid = os.fork()
         except OSError as exc:
-            LOG.error("cannot start %s: fork failed: %s", slot.helper.name, exc)
-            self._schedule(slot)
-            return
+            LOG.error("cannot start %s: fork failed: %s", helper.name, exc)
+            return None
         if pid == 0:  # pragma: no cover - the child never returns here
             status = 1
             try:
-                self._become_child(slot.helper.name)
-                status = slot.helper.run()
+                self._become_child(helper.name)
+                status = helper.run()
             except BaseException:
-                LOG.exception("%s failed", slot.helper.name)
+                LOG.exception("%s failed", helper.name)
             finally:
                 logging.shutdown()
                 os._exit(status)
+        return pid
+
+    def _start(self, slot: _Slot) -> None:
+        slot.restart_at = None
+        pid = self._fork(slot.helper)
+        if pid is None:
+            self._schedule(slot)
+            return
         slot.pid = pid
         slot.started = time.monotonic()
         LOG.info("%s started (pid %d)", slot.helper.name, pid)
@@ -90,6 +107,11 @@ class HelperProcesses:
 
     def reaped(self, pid: int, status: int) -> bool:
         """Whether ``pid`` was a helper; if it died unasked, its restart is scheduled."""
+        job = self._jobs.pop(pid, None)
+        if job is not None:
+            if status:
+                LOG.warning("%s (pid %d) %s", job, pid, _describe(status))
+            return True
         for slot in self._slots:
             if slot.pid != pid:
                 continue
@@ -132,10 +154,17 @@ class HelperProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while len(self) and time.monotonic() < deadline:
-            reap()
-            if len(self):
+        while (len(self) or self._jobs) and time.monotonic() < deadline:
+            reap()  # one-shot jobs are not signalled: they end soon by themselves
+            if len(self) or self._jobs:
                 time.sleep(0.02)  # bounded by the deadline; children signal nothing else
+        for pid, name in self._jobs.items():
+            LOG.warning("%s did not finish within %g s: killed", name, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._jobs.clear()
         for slot in self._slots:
             if slot.pid is not None:
                 LOG.warning("%s did not stop within %g s: killed", slot.helper.name, timeout)

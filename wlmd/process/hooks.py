@@ -46,6 +46,11 @@ class ServiceData(Protocol):
     def refresh(self) -> None:
         """Bring the kept data up to date (new workers start with it)."""
 
+    def background_job(self) -> tuple[str, Callable[[], int]] | None:
+        """A one-shot process to start now (writing the MWL snapshot cache), as
+        :meth:`helpers` but not restarted; asked only while no such job runs."""
+        ...
+
     def before_fork(self) -> object:
         """What the next child needs of its own; passed back to in_parent / in_child."""
         ...

@@ -127,6 +127,8 @@ class Supervisor:
                 if self._stopping:
                     break
                 self.helpers.start_due()
+                if not self.helpers.jobs_running() and (job := self.data.background_job()):
+                    self.helpers.run_once(Helper(*job))
                 self._ensure_spare()
                 self.rejections.expire()
                 data_fds = self.data.descriptors()

@@ -73,6 +73,9 @@ class Catalogue:
         for part in self._parts:
             part.refresh()
 
+    def background_job(self) -> tuple[str, Callable[[], int]] | None:
+        return self.worklist.background_job()  # UPS has none
+
     def before_fork(self) -> object:
         return [part.before_fork() for part in self._parts]
 

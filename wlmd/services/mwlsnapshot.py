@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -27,6 +28,18 @@ LOG = logging.getLogger("wlmd.supervisor")
 
 #: A refresh that found an area write-locked is tried again this much later (seconds).
 REFRESH_RETRY = 0.1
+#: The snapshot cache file is rewritten at most this often while files change (seconds).
+CACHE_WRITE_INTERVAL = 60.0
+CACHE_WRITER = "worklist snapshot cache writer"
+
+
+def snapshot_cache_path(config: Config) -> str | None:
+    """``--snapshot-cache`` ("none": no cache), else ``$STATE_DIRECTORY/worklist.snapshot``
+    (systemd's StateDirectory=), else no cache (the command line owes nobody a file)."""
+    if config.snapshot_cache is not None:
+        return None if config.snapshot_cache in ("", "none") else config.snapshot_cache
+    directory = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return os.path.join(directory, "worklist.snapshot") if directory else None
 
 
 class WorklistSnapshot:
@@ -39,8 +52,10 @@ class WorklistSnapshot:
             config.enable_file_reject,
             lock_timeout=config.lock_timeout,
             use_index=config.index,
+            snapshot_cache=snapshot_cache_path(config),
         )
         self._retry_at: float | None = None
+        self._cache_written_at: float | None = None
 
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Parse and index every storage area once, so that workers start with it (--index).
@@ -74,6 +89,9 @@ class WorklistSnapshot:
         """``wait`` shortened to the next retry of a refresh a writer's lock delayed."""
         if self._retry_at is not None:
             wait = max(0.0, min(wait, self._retry_at - time.monotonic()))
+        if self._cache_written_at is not None and self.store.cache_outdated():
+            due = self._cache_written_at + CACHE_WRITE_INTERVAL
+            wait = max(0.0, min(wait, due - time.monotonic()))
         return wait
 
     def refresh_due(self, ready: Sequence[object]) -> bool:
@@ -92,6 +110,44 @@ class WorklistSnapshot:
         busy = self.store.refresh_changed()
         self._retry_at = time.monotonic() + REFRESH_RETRY if busy else None
         gc.freeze()
+
+    def background_job(self) -> tuple[str, Callable[[], int]] | None:
+        """Write the snapshot cache when it no longer describes the snapshot: right after
+        start-up, then at most every CACHE_WRITE_INTERVAL while files change.
+
+        In a child of the supervisor: the file is ~500 bytes per entry, and
+        serialising and fsync()ing 50 MB must not hold the accept loop.
+        """
+        if not self.store.cache_outdated():
+            return None
+        now = time.monotonic()
+        if (
+            self._cache_written_at is not None
+            and now < self._cache_written_at + CACHE_WRITE_INTERVAL
+        ):
+            return None
+        self._cache_written_at = now
+        # Taken as written: if the writer fails, the next change tries again.
+        self.store.saved_generation = self.store.generation()
+        return CACHE_WRITER, self._write_cache
+
+    def _write_cache(self) -> int:
+        """In the writer child: the file, one log line, exit status 0 on success."""
+        started = time.monotonic()
+        try:
+            size = self.store.save_cache()
+        except OSError as exc:
+            LOG.error(
+                "snapshot cache %s not written: %s", self.store.snapshot_cache, exc.strerror or exc
+            )
+            return 1
+        LOG.info(
+            "snapshot cache %s written: %.1f MB in %.2f s",
+            self.store.snapshot_cache,
+            size / 1e6,
+            time.monotonic() - started,
+        )
+        return 0
 
     def before_fork(self) -> Watch | None:
         """What the next child needs: a watch of its own (see ``WorklistStore.watch_for_child``)."""

@@ -90,6 +90,7 @@ class Config:
     request_filter: str | None = None  # --request-filter: a site's function run before matching
     lock_timeout: int | None = None  # --lock-timeout: None = block, as wlmscpfs
     index: bool = True  # --no-index: no snapshot kept between queries, no indexes
+    snapshot_cache: str | None = None  # --snapshot-cache: file, "none"; default $STATE_DIRECTORY
     # --- UPS (PS3.4 Annex CC), off unless --ups-ae-title names a called AE title
     ups_ae_titles: tuple[str, ...] = ()  # --ups-ae-title: called AE titles that offer UPS
     state_store: str | None = None  # --state-store: SQLite path or postgresql:// URL

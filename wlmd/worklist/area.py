@@ -13,23 +13,27 @@ import errno
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wlmd.worklist import lockfile
 from wlmd.worklist.entry import WorklistEntry, WorklistFileError, incompleteness, load_entry
 from wlmd.worklist.index import AreaIndex
 from wlmd.worklist.layout import LOCKFILE_NAME, MAX_FILE_SIZE, WORKLIST_SUFFIX, AreaUnavailable
 from wlmd.worklist.match import Probe
+from wlmd.worklist.snapshotfile import AreaState
 from wlmd.worklist.watch import Watch, remote_filesystem
 
 #: the storage areas' logger, as before the parse cache had a module of its own
 LOG = logging.getLogger("wlmd.worklist.store")
 
 
-@dataclass(frozen=True, slots=True)
-class _Signature:
+class _Signature(NamedTuple):
+    """What says a file is unchanged: the running process and a restart trust the same."""
+
     inode: int
     size: int
     mtime_ns: int
@@ -46,6 +50,16 @@ class _Cached:
     entry: WorklistEntry | None
     problem: str | None
     symlink: bool = False
+    #: restored from the snapshot cache with a problem: logged again once the file is
+    #: confirmed unchanged (each start logs each unusable file once)
+    relog: bool = False
+
+
+#: A snapshot record whose file changed this little before the scan that stat()ed it
+#: is parsed again: the kernel stamps ctime from a clock that advances in ticks (and
+#: some file systems in seconds), so a change right after our stat() could carry
+#: the same ctime. As git's "racy" index entries.
+RACY_MARGIN_NS = 3_000_000_000
 
 
 class StorageArea:
@@ -79,6 +93,13 @@ class StorageArea:
         self._symlinks: set[str] = set()  # re-checked every time: their targets send no events
         self._scanned = False
         self._watch_problem_logged = False
+        #: wall clock (ns) at the start of the last full scan: every cached signature
+        #: was taken after it (see RACY_MARGIN_NS)
+        self._scan_started_ns: int | None = None
+        #: counts changes to the cached state (the snapshot cache is written when it moved)
+        self.generation = 0
+        #: files parsed (with pydicom) by this process
+        self.parsed = 0
         self._real_path = os.path.realpath(path)
         self.remote = remote_filesystem(path) if use_index else None
         if self.remote:
@@ -133,13 +154,32 @@ class StorageArea:
         self._scanned = watch is not None and watch.watches(self.path)
 
     def _full_scan(self, on_file: Callable[[], None] | None = None) -> None:
-        names = set(self._worklist_names())
-        for gone in [name for name in self._cache if name not in names]:
+        started = time.time_ns()
+        names = self._worklist_names()
+        present = set(names)
+        for gone in [name for name in self._cache if name not in present]:
             self._forget(gone)
-        for name in sorted(names):
-            self._reload(name)
+        prefix = os.path.join(self.path, "")
+        cache = self._cache
+        for name in names:  # sorted
+            path = prefix + name
+            # The common case inline (100,000 unchanged files after a restart):
+            # stat, compare; anything else goes through _reload, which stats again.
+            cached = cache.get(name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if (
+                st is None
+                or cached is None
+                or cached.relog
+                or cached.signature != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            ):
+                self._reload(name, path)
             if on_file is not None:
                 on_file()
+        self._scan_started_ns = started
 
     def rescan(self) -> None:
         """The next :meth:`refresh` looks at every file (the process's watch went away)."""
@@ -168,6 +208,92 @@ class StorageArea:
                 return narrowed
         return self.index.ordered()
 
+    # --- the snapshot cache (wlmd.worklist.snapshotfile) --------------------------------
+    def export(self) -> AreaState | None:
+        """The cached files, entries and index as plain values; None before a full scan.
+
+        Only consistent between refreshes (the supervisor's child that writes
+        the cache has a copy of memory taken between two).
+        """
+        if self._scan_started_ns is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        files = [
+            (
+                name,
+                *c.signature,
+                c.symlink,
+                c.problem,
+                None
+                if c.entry is None
+                else (c.entry.elements, c.entry.charset, c.entry.pregnancy_status),
+            )
+            for name, c in self._cache.items()
+        ]
+        return (
+            os.path.basename(self.path),
+            st.st_dev,
+            st.st_ino,
+            self._scan_started_ns,
+            files,
+            self.index.export(),
+        )
+
+    def restore(self, state: AreaState) -> None:
+        """Take ``state`` (:meth:`export` of an earlier process) as the cache, before the
+        first :meth:`refresh`, which then checks every file against it.
+
+        Records of files changed within RACY_MARGIN_NS of the scan that saw them
+        are kept only to be parsed again. Raises ValueError (with the reason)
+        when ``state`` is not this area's or is malformed; the area is unchanged then.
+        """
+        try:
+            name, dev, ino, scan_started_ns, files, index_state = state
+            st = os.stat(self.path)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("malformed area record") from exc
+        except OSError as exc:
+            raise ValueError(f"cannot stat the area: {exc.strerror}") from exc
+        if name != os.path.basename(self.path):
+            raise ValueError(f"record of another area ({name!r})")
+        if (dev, ino) != (st.st_dev, st.st_ino):
+            raise ValueError("the area directory was replaced (another device or inode)")
+        trusted_before = int(scan_started_ns) - RACY_MARGIN_NS
+        cache: dict[str, _Cached] = {}
+        symlinks: set[str] = set()
+        entries: dict[str, WorklistEntry] = {}
+        try:
+            for fname, inode, size, mtime_ns, ctime_ns, symlink, problem, parsed in files:
+                if ctime_ns >= trusted_before:
+                    ctime_ns = -1  # never equal to a real one: parsed again
+                entry = None
+                if parsed is not None:
+                    elements, charset, pregnancy_status = parsed
+                    entry = WorklistEntry(fname, elements, charset, pregnancy_status)
+                    entries[fname] = entry
+                cache[fname] = _Cached(
+                    _Signature(inode, size, mtime_ns, ctime_ns),
+                    entry,
+                    problem,
+                    symlink,
+                    relog=problem is not None,
+                )
+                if symlink:
+                    symlinks.add(fname)
+            index = AreaIndex.restore(index_state, entries)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ValueError(f"malformed file records ({type(exc).__name__}: {exc})") from exc
+        self._cache = cache
+        self._symlinks = symlinks
+        self.index = index
+
+    def cached_files(self) -> int:
+        """How many files the cache describes (usable or not)."""
+        return len(self._cache)
+
     def _worklist_names(self) -> list[str]:
         try:
             with os.scandir(self.path) as it:
@@ -179,12 +305,14 @@ class StorageArea:
     def _forget(self, name: str) -> None:
         cached = self._cache.pop(name, None)
         self._symlinks.discard(name)
-        if cached is not None and cached.entry is not None:
-            self.index.remove(cached.entry)
+        if cached is not None:
+            self.generation += 1
+            if cached.entry is not None:
+                self.index.remove(cached.entry)
 
-    def _reload(self, name: str) -> None:
+    def _reload(self, name: str, path: str | None = None) -> None:
         """Look at one file again: gone, unchanged, or parse it (again)."""
-        path = os.path.join(self.path, name)
+        path = path or os.path.join(self.path, name)
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -195,10 +323,14 @@ class StorageArea:
         signature = _Signature.of(st)
         cached = self._cache.get(name)
         if cached is not None and cached.signature == signature:
+            if cached.relog:
+                cached.relog = False
+                LOG.warning("worklist file %s skipped: %s", path, cached.problem)
             return
         fresh = self._load(name, path, st, signature)
         self._forget(name)
         self._cache[name] = fresh
+        self.generation += 1
         if fresh.symlink:
             self._symlinks.add(name)
         if fresh.entry is not None:
@@ -206,6 +338,7 @@ class StorageArea:
 
     def _load(self, name: str, path: str, st: os.stat_result, signature: _Signature) -> _Cached:
         symlink = os.path.islink(path)
+        self.parsed += 1  # looked at again (pydicom unless plainly unusable)
         entry, problem = examine(path, name, st, self._real_path, self.file_reject)
         if problem:
             LOG.warning("worklist file %s skipped: %s", path, problem)
