@@ -10,7 +10,7 @@ Why a container
 The root file system (:func:`rootfs`)
     ``debootstrap --variant=minbase`` of bookworm plus :data:`PACKAGES`: systemd
     and dbus (to boot), what the .deb depends on (python3, libwrap0,
-    python3-setproctitle, adduser) so that ``apt-get install ./wlmd_*.deb``
+    python3-setproctitle, adduser, python3-hl7) so that ``apt-get install ./wlmd_*.deb``
     needs no network inside the container, and dcmtk so clients run inside.
     Deliberately *not* procps: the unit must work without ``/bin/kill`` (minimal
     images do not have it). Built once into a temporary directory beside the
@@ -72,6 +72,7 @@ PACKAGES = (
     "libwrap0",
     "python3-setproctitle",
     "adduser",
+    "python3-hl7",
     "dcmtk",
 )
 CACHE = Path(os.environ.get("WLMD_TEST_CACHE", "/var/cache/wlmd-tests"))
