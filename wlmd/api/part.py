@@ -12,12 +12,13 @@ happens after ``--daemon`` detached, so nothing closes it.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
+from wlmd.services.quietpart import QuietPart
 from wlmd.settings.config import Config
 
 
-class ApiPart:
+class ApiPart(QuietPart):
     """The hooks of :class:`wlmd.process.hooks.ServiceData` for the REST API."""
 
     def __init__(self, config: Config) -> None:
@@ -53,24 +54,6 @@ class ApiPart:
             return run(self.config, self.sock)
 
         return [("rest api", serve)]
-
-    def descriptors(self) -> list[int]:
-        return []
-
-    def wait_time(self, wait: float) -> float:
-        return wait
-
-    def refresh_due(self, ready: Sequence[object]) -> bool:
-        return False
-
-    def refresh(self) -> None:
-        """Nothing kept: every request reads the area through wlmd.authoring."""
-
-    def before_fork(self) -> None:
-        return None
-
-    def in_parent(self, for_child: object) -> None:
-        """Nothing to hand over."""
 
     def in_child(self, for_child: object) -> None:
         """A worker never accepts on the API's socket."""

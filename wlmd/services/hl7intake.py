@@ -22,13 +22,14 @@ import signal
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from wlmd.authoring.editor import AreaEditor
 from wlmd.hl7 import ack, mllp
 from wlmd.hl7.intake import _NO_HEADER, Intake
 from wlmd.hl7.mapping import parse_rules
 from wlmd.hl7.message import DATA_TYPE_ERROR, Header, Hl7Error, read_header
+from wlmd.services.quietpart import QuietPart
 from wlmd.settings.config import Config
 
 LOG = logging.getLogger("wlmd.hl7")
@@ -38,7 +39,7 @@ FRAME_TIMEOUT = 30.0
 SERVICE_NAME = "hl7 listener"
 
 
-class Hl7Data:
+class Hl7Data(QuietPart):
     """The catalogue part of HL7 intake: the listening socket and the helper child."""
 
     def __init__(self, config: Config) -> None:
@@ -72,24 +73,6 @@ class Hl7Data:
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
         return [(SERVICE_NAME, lambda: run_listener(self))]
-
-    def descriptors(self) -> list[int]:
-        return []
-
-    def wait_time(self, wait: float) -> float:
-        return wait
-
-    def refresh_due(self, ready: Sequence[object]) -> bool:
-        return False
-
-    def refresh(self) -> None:
-        """Nothing kept: every message goes to the files."""
-
-    def before_fork(self) -> None:
-        return None
-
-    def in_parent(self, for_child: object) -> None:
-        """Nothing to hand over."""
 
     def in_child(self, for_child: object) -> None:
         """A worker does not need the HL7 socket."""

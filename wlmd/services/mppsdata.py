@@ -7,11 +7,12 @@ the schema is migrated), then each worker opens its own connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from wlmd.association.dimse import Service
 from wlmd.association.report import AssociationLog
 from wlmd.services.mpps import MppsService
+from wlmd.services.quietpart import QuietPart
 from wlmd.services.upsdata import state_location
 from wlmd.settings.config import Config
 from wlmd.state.backends import open_backend
@@ -20,7 +21,7 @@ from wlmd.state.mpps import MppsRepository
 SERVICE_NAME = "modality performed procedure step"
 
 
-class MppsData:
+class MppsData(QuietPart):
     """The hooks of :class:`wlmd.process.hooks.ServiceData` for MPPS."""
 
     def __init__(self, config: Config) -> None:
@@ -37,27 +38,3 @@ class MppsData:
         with self.store.backend.transaction(write=False) as tx:
             tx.execute("SELECT 1")
         self.store.close()
-
-    def helpers(self) -> list[tuple[str, Callable[[], int]]]:
-        return []
-
-    def descriptors(self) -> list[int]:
-        return []
-
-    def wait_time(self, wait: float) -> float:
-        return wait
-
-    def refresh_due(self, ready: Sequence[object]) -> bool:
-        return False
-
-    def refresh(self) -> None:
-        """Nothing kept in memory."""
-
-    def before_fork(self) -> None:
-        return None
-
-    def in_parent(self, for_child: object) -> None:
-        """Nothing to hand over."""
-
-    def in_child(self, for_child: object) -> None:
-        """The child opens its own connection on first use."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from wlmd.association.dimse import Service
 from wlmd.association.report import AssociationLog
 from wlmd.services import upssubscribers
+from wlmd.services.quietpart import QuietPart
 from wlmd.services.ups import UpsService
 from wlmd.settings.config import Config
 from wlmd.state import open_store
@@ -33,7 +34,7 @@ def state_location(config: Config) -> str | None:
     return os.path.join(directory, "wlmd.db") if directory else None
 
 
-class UpsData:
+class UpsData(QuietPart):
     """The hooks of :class:`wlmd.process.hooks.ServiceData` for UPS."""
 
     def __init__(self, config: Config) -> None:
@@ -68,24 +69,3 @@ class UpsData:
 
         announced = mmap.mmap(-1, 1)
         return [("ups event sender", lambda: run_event_sender(self, announced))]
-
-    def descriptors(self) -> list[int]:
-        return []
-
-    def wait_time(self, wait: float) -> float:
-        return wait
-
-    def refresh_due(self, ready: Sequence[object]) -> bool:
-        return False
-
-    def refresh(self) -> None:
-        """Nothing to refresh: every operation reads the database."""
-
-    def before_fork(self) -> None:
-        return None
-
-    def in_parent(self, for_child: object) -> None:
-        """Nothing to hand over."""
-
-    def in_child(self, for_child: object) -> None:
-        """The child opens its own connection on first use."""
