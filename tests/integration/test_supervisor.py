@@ -469,6 +469,22 @@ def test_sigterm_lets_the_running_association_finish(start: Callable[..., Server
     wait_for(lambda: group_members(server.proc.pid) == [], "every wlmd process to exit")
 
 
+def test_a_signal_to_the_whole_group_stops_helpers_without_restarting_them(
+    start: Callable[..., Server],
+) -> None:
+    # Ctrl-C in a terminal, or `kill -TERM -PGID`: the helper children get the
+    # signal with the supervisor. One that ends while the workers are being
+    # stopped is part of the shutdown, not a crash to restart and warn about.
+    server = start("--hl7-port", str(servers.free_port()), "--hl7-area", AREA, settle=False)
+    wait_for(lambda: log_has(server, "hl7 listener started"), "the HL7 listener")
+    os.killpg(server.proc.pid, signal.SIGTERM)
+    assert server.proc.wait(timeout=WAIT) == 0, server.describe()
+    log = server.log()
+    assert "hl7 listener stopped (" in log, log
+    assert "restarting" not in log, log
+    wait_for(lambda: group_members(server.proc.pid) == [], "every wlmd process to exit")
+
+
 def raw_associate(server: Server) -> RawAssociation:
     """An association by the raw client: its C-FINDs cannot get lost (pynetdicom's can)."""
     return RawAssociation.open("127.0.0.1", server.port, AREA, io_timeout=GRACEFUL_TIMEOUT + WAIT)

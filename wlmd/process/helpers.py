@@ -44,6 +44,9 @@ class _Slot:
     restart_at: float | None = None
     delay: float = RESTART_FIRST
     started: float = 0.0
+    #: how a helper that was stopped from outside ended, said when it is restarted
+    #: (or as "stopped" if the supervisor is asked to stop first)
+    ended: str = ""
 
 
 class HelperProcesses:
@@ -122,6 +125,12 @@ class HelperProcesses:
             if time.monotonic() - slot.started > RESTART_MAX:
                 slot.delay = RESTART_FIRST  # it ran a good while: not a start-up failure
             self._schedule(slot)
+            if _stopped_from_outside(status):
+                # A Ctrl-C or `kill -TERM -PGID` reaches the helper before the
+                # supervisor may have seen its own signal: say it at the restart,
+                # or as "stopped" if the supervisor stops first.
+                slot.ended = f"(pid {pid}) {_describe(status)}"
+                return True
             LOG.warning(
                 "%s (pid %d) %s; restarting in %g s",
                 slot.helper.name,
@@ -143,13 +152,30 @@ class HelperProcesses:
         now = time.monotonic()
         for slot in self._slots:
             if slot.pid is None and slot.restart_at is not None and now >= slot.restart_at:
+                if slot.ended:
+                    LOG.warning("%s %s; restarting", slot.helper.name, slot.ended)
+                    slot.ended = ""
                 self._start(slot)
 
-    def stop(self, reap: Callable[[], None], timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM every helper, reap them (``reap`` calls :meth:`reaped`), SIGKILL stragglers."""
+    def begin_stop(self) -> None:
+        """From now on a helper that ends is stopped, not restarted.
+
+        Called as soon as the supervisor is asked to stop: a Ctrl-C or a
+        ``kill -TERM -PGID`` reaches the helpers at the same moment as the
+        supervisor, and one that ends while the workers are still being stopped
+        is part of the shutdown ("stopped"), not a crash to restart.
+        """
         self._stopping = True
         for slot in self._slots:
             slot.restart_at = None
+            if slot.ended:
+                LOG.info("%s stopped %s", slot.helper.name, slot.ended)
+                slot.ended = ""
+
+    def stop(self, reap: Callable[[], None], timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM every helper, reap them (``reap`` calls :meth:`reaped`), SIGKILL stragglers."""
+        self.begin_stop()
+        for slot in self._slots:
             if slot.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.pid, signal.SIGTERM)
@@ -173,6 +199,13 @@ class HelperProcesses:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(slot.pid, 0)
                 slot.pid = None
+
+
+def _stopped_from_outside(status: int) -> bool:
+    """Exit status 0 (a helper's orderly end on SIGTERM) or killed by SIGTERM/SIGINT."""
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) in (signal.SIGTERM, signal.SIGINT)
+    return os.WEXITSTATUS(status) == 0
 
 
 def _describe(status: int) -> str:

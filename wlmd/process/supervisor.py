@@ -182,6 +182,8 @@ class Supervisor:
             os.write(self._wake_w, b"!")
 
     def _dispatch_signals(self) -> None:
+        if any(sig in (signal.SIGTERM, signal.SIGINT) for sig in self._signals):
+            self.helpers.begin_stop()  # a helper that got the same signal is not restarted
         while self._signals:
             sig = self._signals.pop(0)
             if sig == signal.SIGCHLD:
