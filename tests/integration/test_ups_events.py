@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import signal
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -393,6 +394,34 @@ def test_housekeeping_deletes_final_steps_and_logs_counts(ups_env) -> None:  # t
         wait_log(server, "housekeeping: deleted 0 completed and 1 canceled steps")
         status, _ = assoc.send_n_get([0x00741000, 0x00404041], PUSH, "1.2.10.1")
         assert status.Status == 0xC307  # gone
+    assert "Secret" not in server.log()
+
+
+def test_events_a_subscriber_never_took_are_given_up_after_the_expiry(ups_env) -> None:  # type: ignore[no-untyped-def]
+    # A subscriber switched off for good: its events are retried until
+    # --ups-event-expiry, then dropped with one warning naming it (counts only).
+    env = ups_env("GONE", "UP", down=("GONE",))
+    env.options = (*env.options, "--ups-event-expiry", "3600")
+    with env.running() as server, scu(server) as assoc:
+        create(assoc, "1.2.11.1", PatientName="Secret^Patient")
+        subscribe(assoc, "1.2.11.1", "GONE")
+        subscribe(assoc, "1.2.11.1", "UP")
+        env["UP"].wait_for(lambda r: len(r) >= 1, "UP's initial state report")
+        wait_log(server, "not delivered: GONE at 127.0.0.1:")
+    with sqlite3.connect(env.db) as db:  # the clock we control: the events are two hours old
+        pending = db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+        assert pending[0] >= 2  # GONE's initial state report, GOING DOWN
+        db.execute("UPDATE outbox SET created_at = created_at - 7200")
+    with env.running() as server:
+        wait_log(server, "housekeeping: gave up")
+        line = next(x for x in server.log().splitlines() if "gave up" in x)
+        assert re.search(r"gave up \d+ events not delivered within 3600 s \(GONE: \d+\)", line)
+    with sqlite3.connect(env.db) as db:
+        left = db.execute(
+            "SELECT subscriber FROM outbox WHERE delivered_at IS NULL AND created_at < ?",
+            (time.time() - 3600,),
+        ).fetchall()
+    assert left == []
     assert "Secret" not in server.log()
 
 

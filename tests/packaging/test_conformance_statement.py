@@ -75,6 +75,7 @@ NUMERIC_DEFAULTS = {
     "--limit-answers": "limit_answers",
     "+cl": "compression_level",
     "--ups-keep-final": "ups_keep_final",
+    "--ups-event-expiry": "ups_event_expiry",
 }
 
 

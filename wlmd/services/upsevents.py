@@ -24,8 +24,9 @@ SCP Status Change (PS3.4 CC.2.4.2, Event Type 4, about the well-known
 instance ``1.2.840.10008.5.1.4.34.5``): RESTARTED at start (once per
 supervisor: a sender restarted after a crash does not repeat it), GOING DOWN
 on SIGTERM, after which what is due is delivered for up to :data:`STOP_GRACE`
-seconds, within the supervisor's 10 s. Housekeeping (``--ups-keep-final``)
-runs at start and every :data:`HOUSEKEEPING_EVERY` seconds; it logs counts only.
+seconds, within the supervisor's 10 s. Housekeeping (``--ups-keep-final``;
+``--ups-event-expiry`` for events a subscriber never took) runs at start and
+every :data:`HOUSEKEEPING_EVERY` seconds; it logs counts only.
 """
 
 from __future__ import annotations
@@ -220,11 +221,19 @@ class Sender:
 
     def _housekeeping(self) -> None:
         keep = float(self.config.ups_keep_final)
+        expiry = float(self.config.ups_event_expiry)
         try:
-            done = self.db(self.store.housekeeping, keep, keep)
+            done = self.db(self.store.housekeeping, keep, keep, undelivered_expiry=expiry)
         except Exception as exc:
             LOG.error("housekeeping failed: %s", exc)
             return
+        if done.expired_events:
+            LOG.warning(
+                "housekeeping: gave up %d events not delivered within %g s (%s)",
+                sum(done.expired_events.values()),
+                expiry,
+                ", ".join(f"{ae}: {n}" for ae, n in sorted(done.expired_events.items())),
+            )
         if done.completed or done.canceled or done.delivered_events:
             LOG.info(
                 "housekeeping: deleted %d completed and %d canceled steps final for over %g s"

@@ -96,6 +96,7 @@ class Config:
     state_store: str | None = None  # --state-store: SQLite path or postgresql:// URL
     ups_subscribers: str | None = None  # --ups-subscribers: AE title -> host, port, TLS
     ups_keep_final: int = 86400  # --ups-keep-final: seconds COMPLETED/CANCELED steps stay
+    ups_event_expiry: int = 86400  # --ups-event-expiry: seconds an undelivered event is retried
     # --- MPPS (PS3.4 Annex F.7), off unless --mpps-ae-title names called AE titles
     mpps_ae_titles: tuple[str, ...] = ()  # --mpps-ae-title: called AE titles that offer MPPS
     # --- REST API and web page (wlmd.api), off unless --api-port is given

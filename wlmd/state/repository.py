@@ -15,8 +15,8 @@ log; the service turns them into responses. Nothing here logs patient data.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -40,6 +40,8 @@ class Housekeeping:
     canceled: int = 0
     locked: int = 0
     delivered_events: int = 0
+    #: undelivered events given up, by subscriber AE title
+    expired_events: Mapping[str, int] = field(default_factory=dict)
 
 
 class UpsRepository(Subscribing):
@@ -245,10 +247,21 @@ class UpsRepository(Subscribing):
     # --- events and housekeeping -----------------------------------------------------
 
     def housekeeping(
-        self, completed_delay: float, canceled_delay: float, delivered_retention: float = 86400.0
+        self,
+        completed_delay: float,
+        canceled_delay: float,
+        delivered_retention: float = 86400.0,
+        undelivered_expiry: float | None = None,
     ) -> Housekeeping:
         """Delete final steps older than their delay unless a Deletion Lock holds them,
-        and delivered events older than ``delivered_retention`` (counts only)."""
+        delivered events older than ``delivered_retention``, and events still not
+        delivered ``undelivered_expiry`` seconds after their change (counts only).
+
+        The last bounds what a subscriber that is gone for good (switched off,
+        removed from ``--ups-subscribers``) costs: without it its events would be
+        retried every 5 minutes forever and its later events would wait behind
+        them. A row leased to a sender right now is left to it.
+        """
         now = self.clock()
         locked = (
             "EXISTS (SELECT 1 FROM subscription s WHERE s.uid = ups.uid AND s.deletion_lock = 1)"
@@ -268,8 +281,20 @@ class UpsRepository(Subscribing):
                 "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at <= ?",
                 (now - delivered_retention,),
             )
+            expired: dict[str, int] = {}
+            if undelivered_expiry is not None:
+                stale = (
+                    " FROM outbox WHERE delivered_at IS NULL AND created_at <= ?"
+                    " AND (lease_until IS NULL OR lease_until < ?)"
+                )
+                limits = (now - undelivered_expiry, now)
+                for subscriber, count in tx.execute(
+                    f"SELECT subscriber, COUNT(*){stale} GROUP BY subscriber", limits
+                ):
+                    expired[str(subscriber)] = int(count)
+                tx.execute(f"DELETE{stale}", limits)
         return Housekeeping(
-            counts[State.COMPLETED], counts[State.CANCELED], int(held[0][0]), purged
+            counts[State.COMPLETED], counts[State.CANCELED], int(held[0][0]), purged, expired
         )
 
 

@@ -115,6 +115,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     ),
     (None, "--ups-subscribers", "{conf}", "ups_subscribers", "{conf}"),
     (None, "--ups-keep-final", "600", "ups_keep_final", 600),
+    (None, "--ups-event-expiry", "7200", "ups_event_expiry", 7200),
     (None, "--mpps-ae-title", "WLMD", "mpps_ae_titles", ("WLMD",)),
     (None, "--hl7-port", "2575", "hl7_port", 2575),
     (None, "--hl7-listen-address", "::1", "hl7_listen_address", "::1"),

@@ -189,6 +189,28 @@ def test_housekeeping_respects_delay_and_deletion_lock(repo: UpsRepository, cloc
     assert repo.get(gone).status == states.NO_SUCH_UPS
 
 
+def test_housekeeping_gives_up_events_never_delivered_and_keeps_leased_ones(
+    repo: UpsRepository, clock: Clock
+) -> None:
+    old = repo.create(None, scheduled()).uid
+    watch(repo, old, "GONE")  # a subscriber that never takes anything
+    watch(repo, old, "BUSY")  # one whose event is being sent right now
+    clock.now += 50
+    recent = repo.create(None, scheduled()).uid
+    watch(repo, recent, "GONE")
+    (busy,) = repo.outbox.claim("sender", subscriber="BUSY", lease=120)
+    clock.now += 60
+    result = repo.housekeeping(3600, 3600, undelivered_expiry=120)
+    assert result.expired_events == {}  # 110 s and 60 s old: not yet
+    clock.now += 15  # the old events are 125 s old, the recent one 75 s
+    result = repo.housekeeping(3600, 3600, undelivered_expiry=120)
+    assert result.expired_events == {"GONE": 1}  # BUSY's is leased: left to its sender
+    assert [(ae, s) for ae, _, s in drain(repo)] == [("GONE", "SCHEDULED")]  # the recent one
+    assert repo.outbox.ack(busy.id, "sender")
+    assert repo.outbox.pending() == 0
+    assert repo.housekeeping(3600, 3600).expired_events == {}  # None: nothing given up
+
+
 def test_outbox_retry_backs_off(repo: UpsRepository, clock: Clock) -> None:
     uid = repo.create(None, scheduled()).uid
     watch(repo, uid)
