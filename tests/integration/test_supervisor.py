@@ -270,8 +270,9 @@ def test_fork_mode_serves_concurrent_associations_in_separate_workers(
             # the supervisor retitles itself in its own loop, after the hand-over
             # that the worker's title may already show (seen 1/50 once under load)
             wait_for(
-                lambda: title(supervisor)
-                == f"wlmd: supervisor port {server.port} [2/50 associations]",
+                lambda: (
+                    title(supervisor) == f"wlmd: supervisor port {server.port} [2/50 associations]"
+                ),
                 "the supervisor title to show 2 associations",
             )
             echo_ok(first)
