@@ -363,18 +363,17 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, request_stop)  # also what a dying supervisor sends
-        for sock in self.sockets:
-            sock.close()
-        self.spares.close_in_child()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        workers.die_with_parent(self.pid)
+        self._leave_supervisor()
 
     def _become_helper(self, name: str) -> None:
         """In a helper child: default signals, no sockets or pipes of ours, die with us."""
         set_title(name)
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
+        self._leave_supervisor()
+
+    def _leave_supervisor(self) -> None:
+        """In any child: close the listeners, the spares' channels and the wake-up pipe."""
         for sock in self.sockets:
             sock.close()
         self.spares.close_in_child()
