@@ -286,3 +286,58 @@ def test_unlistable_storage_area_fails_the_query_instead_of_looking_empty(
             assert server.alive(), server.describe()
     finally:
         area.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+def _read_only_wrapper(directory: Path) -> list[str]:
+    """Prefix: new mount namespace with ``directory`` bind-mounted read-only, then exec
+    (what the packaged unit's ProtectSystem=strict does to the worklist)."""
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"',
+        str(directory),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("--hl7-port", "--hl7-port: orders cannot be written to "),
+        ("--api-port", "--api-port: no storage area under "),
+    ],
+    ids=["hl7", "api"],
+)
+def test_writers_on_a_read_only_worklist_stop_start_up_with_one_line(
+    tmp_path: Path, option: str, expected: str
+) -> None:
+    # HL7 intake and the REST API write entries: on a worklist mounted
+    # read-only they would refuse every order or request later; they stop
+    # start-up instead, naming the drop-in that fixes it.
+    _require(mount_namespace_available(), "no private mount namespace (needs root)")
+    root = tmp_path / "wl"
+    make_area(root, AREA, {"a.wl": complete_entry(PatientID="RO1")})
+    options = [option, str(servers.free_port())]
+    env = {**os.environ, "PYTHONPATH": str(servers.REPO_ROOT)}
+    command = servers.wlmd_command(options, root, servers.free_port())
+    proc = subprocess.run(
+        [*_read_only_wrapper(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert expected in lines[0] and "read-only file system" in lines[0], lines[0]
+    assert "ReadWritePaths=/var/lib/wlmd/worklist" in lines[0], lines[0]
+    # the same tree, writable: both start (the check looks at the mount, not the path)
+    with servers.wlmd(root, options) as server:
+        assert server.alive()

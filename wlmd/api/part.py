@@ -11,9 +11,11 @@ happens after ``--daemon`` detached, so nothing closes it.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 
+from wlmd.authoring.files import unwritable_reason
 from wlmd.services.quietpart import QuietPart
 from wlmd.settings.config import Config
 
@@ -45,6 +47,27 @@ class ApiPart(QuietPart):
                 f"cannot listen on {shown}:{port} (--api-port): {exc.strerror or exc}"
             ) from None
         self.sock = sock
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Stop start-up when no storage area can be written (the API would answer 503
+        to every write): usually the packaged unit's read-only sandbox."""
+        root = self.config.data_files_path
+        try:
+            names = sorted(os.listdir(root))
+        except OSError:
+            return  # the worklist's own checks report a missing data files path
+        areas = [
+            os.path.join(root, n)
+            for n in names
+            if os.path.isfile(os.path.join(root, n, "lockfile"))
+        ]
+        reasons = [why for area in areas if (why := unwritable_reason(area)) is not None]
+        if areas and len(reasons) == len(areas):
+            if self.sock is not None:
+                self.sock.close()
+                self.sock = None
+            raise OSError(f"--api-port: no storage area under {root} can be written: {reasons[0]}")
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
         def serve() -> int:  # asked for before preload(), run after it

@@ -56,6 +56,37 @@ def entry_mode(area_path: str) -> int:
     return ENTRY_MODE | (0o004 if directory_mode & stat.S_IROTH else 0)
 
 
+#: What to do about a worklist the packaged unit keeps read-only (wlmd(8) "SYSTEMD").
+SANDBOX_HINT = (
+    "under the packaged wlmd.service add ReadWritePaths=/var/lib/wlmd/worklist"
+    " with `systemctl edit wlmd`"
+)
+
+
+def unwritable_reason(path: str) -> str | None:
+    """Why this process cannot write entries into area ``path``, or None when it can.
+
+    Checked at start-up by the parts that write entries (HL7 intake, the REST
+    API, the MPPS entry policy, housekeeping), so that a worklist left read-only
+    stops the server with one line instead of refusing every order later. The
+    packaged unit mounts it read-only (``ProtectSystem=strict``) until a drop-in
+    says otherwise; ``access(2)`` sees both that (EROFS) and missing permissions.
+    The write lock opens the lockfile read-write, so it must be writable too.
+    """
+    lockfile = os.path.join(path, "lockfile")
+    if os.access(path, os.W_OK | os.X_OK) and (
+        not os.path.exists(lockfile) or os.access(lockfile, os.W_OK)
+    ):
+        return None
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if read_only:
+        return f"read-only file system ({SANDBOX_HINT})"
+    return f"no write permission for uid {os.geteuid()} (on the directory or its lockfile)"
+
+
 def temp_path(area_path: str) -> str:
     unique = f"{os.getpid()}-{secrets.token_hex(6)}"
     return os.path.join(area_path, f"{TEMP_PREFIX}{unique}{TEMP_SUFFIX}")

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 
 from wlmd.authoring.editor import AreaEditor
+from wlmd.authoring.files import unwritable_reason
 from wlmd.hl7 import ack, mllp
 from wlmd.hl7.intake import _NO_HEADER, Intake
 from wlmd.hl7.mapping import parse_rules
@@ -57,6 +58,8 @@ class Hl7Data(QuietPart):
             raise OSError(
                 f"--hl7-area {self.config.hl7_area}: no storage area {area} (with a lockfile)"
             )
+        if (why := unwritable_reason(area)) is not None:
+            raise OSError(f"--hl7-port: orders cannot be written to {area}: {why}")
         address = self.config.hl7_listen_address or "127.0.0.1"
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
