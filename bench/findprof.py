@@ -38,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import mwlclient
 import mwlgen
 
-from wlmd.worklist.encode import EXPLICIT_LITTLE, encode_identifier
+from wlmd.worklist.encode import EXPLICIT_LITTLE
 from wlmd.worklist.query import FindOptions, run_find
+from wlmd.worklist.respbytes import ResponseEncoder
 from wlmd.worklist.store import WorklistStore
 
 KINDS = ("patient_id", "accession", "station_today", "modality_range", "name_wildcard", "all")
@@ -53,8 +54,10 @@ def _identifier(keys: dict[str, str]) -> Any:
 
 def one_find(area: Any, keys: dict[str, str], options: FindOptions) -> int:
     result = run_find(area, _identifier(keys), "BENCH", options)
-    for response in result.responses:
-        encode_identifier(response, EXPLICIT_LITTLE)
+    if result.plan is not None:
+        encoder = ResponseEncoder(result.plan, EXPLICIT_LITTLE, result.return_charset)
+        for entry in result.matches:
+            encoder.encode(entry)
     return result.match_count
 
 

@@ -35,11 +35,11 @@ from wlmd.worklist.encode import (
     EXPLICIT_LITTLE,
     IMPLICIT_LITTLE,
     Encoding,
-    encode_identifier,
 )
 from wlmd.worklist.identifier import parse as parse_identifier
 from wlmd.worklist.match import MatchOptions
 from wlmd.worklist.query import FindOptions, FindResult, run_find
+from wlmd.worklist.respbytes import ResponseEncoder
 from wlmd.worklist.searchmask import Identifier
 from wlmd.worklist.store import WorklistStore
 
@@ -198,8 +198,13 @@ class WorklistService:
             request.sop_class_uid, request.message_id, result.pending_status
         )
         sent = 0
+        if result.plan is None:
+            return 0
+        encoder = ResponseEncoder(
+            result.plan, encoding, result.return_charset, self.config.compression_level
+        )
         try:
-            for response in result.responses:
+            for entry in result.matches:
                 if responder.cancel_requested:
                     result.final_status = keys.CANCEL
                     break
@@ -211,14 +216,13 @@ class WorklistService:
                         result.final_status = keys.CANCEL
                         break
                     time.sleep(self.config.sleep_during)
-                identifier = encode_identifier(response, encoding, self.config.compression_level)
-                responder.send(command, identifier)
+                responder.send(command, encoder.encode(entry))
                 sent += 1
             if self.config.sleep_during:  # seen before the pause; else with the final response
                 responder.flush()
         except OSError as exc:
             LOG.warning("C-FIND responses to %s not sent: %s", self.log.calling, exc)
             responder.session.is_established = False
-        if result.final_status == keys.CANCEL and sent < len(result.responses):
+        if result.final_status == keys.CANCEL and sent < len(result.matches):
             LOG.info("C-FIND cancelled by %s after %d responses", self.log.calling, sent)
         return sent

@@ -51,15 +51,31 @@ class FindOptions:
 
 @dataclass
 class FindResult:
-    """What to send: pending responses, then a final status (with details on failure)."""
+    """What to send: pending responses, then a final status (with details on failure).
+
+    The responses are the ``matches`` answered with ``plan``: the network layer
+    encodes them straight to bytes (:class:`wlmd.worklist.respbytes.ResponseEncoder`);
+    :attr:`responses` builds them as node trees, for tests and other readers.
+    """
 
     final_status: int
-    responses: list[list[ResponseNode]] = field(default_factory=list)
+    #: The entries to answer, in order (after --limit-answers).
+    matches: list[WorklistEntry] = field(default_factory=list)
+    plan: ResponsePlan | None = None
+    return_charset: ReturnCharset = ReturnCharset.NONE
     pending_status: int = keys.PENDING
     offending: list[int] = field(default_factory=list)
     error_comment: str = ""
     #: Matches before --limit-answers cut them.
     match_count: int = 0
+
+    @property
+    def responses(self) -> list[list[ResponseNode]]:
+        """The response identifiers as tag-ordered node lists (built on each access)."""
+        if self.plan is None:
+            return []
+        plan, charset = self.plan, self.return_charset
+        return [plan.build(entry, charset) for entry in self.matches]
 
 
 def run_find(
@@ -86,17 +102,21 @@ def run_find(
     except AreaUnavailable as exc:
         LOG.error("C-FIND answered with Out of Resources (0xA700): %s", exc)
         return FindResult(keys.OUT_OF_RESOURCES, error_comment=exc.comment)
-    # Built after the lock is released: a parsed entry is never changed, only
+    # Answered after the lock is released: a parsed entry is never changed, only
     # replaced in the index by the next refresh, so the matched entries stay
     # what the query saw under the lock; writers wait for matching only.
-    plan = ResponsePlan(mask)
-    responses = [plan.build(e, options.return_charset) for e in matches]
-    result = FindResult(keys.SUCCESS, responses, match_count=len(responses))
+    result = FindResult(
+        keys.SUCCESS,
+        matches,
+        ResponsePlan(mask),
+        options.return_charset,
+        match_count=len(matches),
+    )
     if mask.has_unsupported_keys:
         result.pending_status = keys.PENDING_OPTIONAL_KEYS_UNSUPPORTED
-    if options.limit_answers and len(responses) > options.limit_answers:
+    if options.limit_answers and len(matches) > options.limit_answers:
         # As Orthanc's LimitAnswers: the answer is incomplete, say so with Cancel.
-        del result.responses[options.limit_answers :]
+        del result.matches[options.limit_answers :]
         result.final_status = keys.CANCEL
     return result
 

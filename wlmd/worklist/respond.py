@@ -52,39 +52,39 @@ class ResponsePlan:
     """
 
     def __init__(self, mask: SearchMask) -> None:
-        self._steps = _plan_level(mask.nodes, top=True)
+        self.steps = _plan_level(mask.nodes, top=True)
         sps = find(mask.nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
-        self._sps_codes = isinstance(sps, MaskSequence) and any(
+        self.sps_codes = isinstance(sps, MaskSequence) and any(
             _mentions(item, keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE)
             for item in sps.items
         )
-        self._root_codes = _mentions(
+        self.root_codes = _mentions(
             mask.nodes, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
         )
-        self._references = _mentions(
+        self.references = _mentions(
             mask.nodes, keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE
         )
         #: A response has only the mask's VRs: without one the charset affects, none can need it.
-        self._charset_may_matter = _affected_by_charset(_echo(mask.nodes))
+        self.charset_may_matter = _affected_by_charset(_echo(mask.nodes))
 
     def build(self, entry: WorklistEntry, return_charset: ReturnCharset) -> list[ResponseNode]:
         """The response identifier for ``entry``, as a tag-ordered list of nodes."""
-        nodes = _fill_level(self._steps, entry.elements, entry)
-        if self._sps_codes:
+        nodes = _fill_level(self.steps, entry.elements, entry)
+        if self.sps_codes:
             sps = find(nodes, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
             if isinstance(sps, ResponseSequence) and sps.items:
                 _clean_description_and_codes(
                     sps.items[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
                 )
-        if self._root_codes:
+        if self.root_codes:
             _clean_description_and_codes(
                 nodes, keys.REQUESTED_PROCEDURE_DESCRIPTION, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE
             )
-        if self._references:
+        if self.references:
             for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
                 _clean_reference_sequence(nodes, t)
         charset = _declared_charset(entry, return_charset)
-        if charset and self._charset_may_matter and _affected_by_charset(nodes):
+        if charset and self.charset_may_matter and _affected_by_charset(nodes):
             nodes.insert(0, ResponseElement(keys.SPECIFIC_CHARACTER_SET, "CS", charset.encode()))
         return nodes
 

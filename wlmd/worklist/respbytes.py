@@ -1,0 +1,274 @@
+"""Response identifiers encoded straight from an entry's raw values (PS3.5 7, PS3.4 K.6).
+
+:class:`~wlmd.worklist.respond.ResponsePlan` builds a node tree per matching
+entry and :func:`~wlmd.worklist.encode.encode_identifier` writes it; for a
+match-all of 100,000 entries that is two million small objects made and
+dropped, most of the time of the answer. A :class:`ResponseEncoder` compiles
+the plan once per query and transfer syntax into element headers already
+packed, then writes each entry's values between them: one ``bytes`` per
+response, nothing else allocated per element.
+
+The bytes are the same as the tree path's, by construction and by test
+(``tests/unit/worklist/test_respbytes.py`` compares both on every kind of
+entry): where a wlmscpfs cleanup would change the response (an empty
+description, an empty code or reference item, PS3.4 K.6 / dcmwlm's
+``HandleNonSequenceElementInResultDataset``), the entry is answered through the
+tree path instead. Those are rare in practice; completeness-checked entries
+(``--enable-file-reject``) have none of the code cases.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from wlmd.settings.config import ReturnCharset
+from wlmd.worklist import keys
+from wlmd.worklist.encode import (
+    _BINARY_16,
+    _LONG_VRS,
+    _NUL_PADDED,
+    ITEM,
+    Encoding,
+    _encode_nodes,
+    _header_parts,
+    encode_identifier,
+)
+from wlmd.worklist.entry import Item, WorklistEntry
+from wlmd.worklist.respond import (
+    _ECHO,
+    _ELEMENT,
+    _PREGNANCY,
+    _SEQUENCE,
+    ResponseElement,
+    ResponseNode,
+    ResponsePlan,
+    ResponseSequence,
+    _declared_charset,
+    _echo,
+    _pregnancy_value,
+    _Step,
+)
+from wlmd.worklist.searchmask import MaskElement, MaskNode
+
+#: A compiled element: (kind, tag, head bytes, length packer, pad byte, swap 16-bit, long VR)
+#: A compiled sequence: (kind, tag, head bytes, length packer, sub-steps, echo item bytes, ...)
+_Compiled = tuple[object, ...]
+
+
+class ResponseEncoder:
+    """One query's responses in one transfer syntax, encoded per entry."""
+
+    def __init__(
+        self,
+        plan: ResponsePlan,
+        enc: Encoding,
+        return_charset: ReturnCharset,
+        compression_level: int = 6,
+    ) -> None:
+        self._plan = plan
+        self._enc = enc
+        self._return_charset = return_charset
+        self._level = compression_level
+        #: the syntax's rules before deflation: the parts are joined, then deflated once
+        self._raw = Encoding(enc.implicit_vr, enc.little_endian)
+        order = "<" if enc.little_endian else ">"
+        self._item_head = struct.pack(order + "HH", ITEM >> 16, ITEM & 0xFFFF)
+        self._item_len = struct.Struct(order + "I").pack
+        steps = tuple(sorted(plan.steps, key=lambda s: s[1]))
+        self._steps = self._compile(steps)
+        #: where a Specific Character Set goes among the sorted top-level elements
+        self._charset_at = sum(1 for s in steps if s[1] < keys.SPECIFIC_CHARACTER_SET)
+        self._charset_cache: dict[str, bytes] = {}
+        tags = [s[1] for s in steps]
+        #: cases the fast path does not write (duplicate tags; echoed SPS with codes cleanup)
+        self._always_tree = len(set(tags)) != len(tags) or keys.SPECIFIC_CHARACTER_SET in tags
+        sps = _step(steps, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+        if plan.sps_codes and (sps is None or sps[0] != _SEQUENCE):
+            self._always_tree = True
+        self._sps_sub = sps[3] if sps is not None and sps[0] == _SEQUENCE else ()
+        self._top = steps
+
+    # --- compiling ----------------------------------------------------------------
+
+    def _compile(self, steps: tuple[_Step, ...]) -> tuple[_Compiled, ...]:
+        enc = self._enc
+        out: list[_Compiled] = []
+        for kind, tag, vr, sub, mask_items in sorted(steps, key=lambda s: s[1]):
+            head, length = _header_parts(tag, vr, enc.implicit_vr, enc.little_endian)
+            if kind in (_ELEMENT, _PREGNANCY):
+                pad = b"\x00" if vr in _NUL_PADDED else b" "
+                swap = vr in _BINARY_16 and not enc.little_endian
+                out.append((kind, tag, head, length.pack, pad, swap, vr in _LONG_VRS, vr))
+            elif kind == _SEQUENCE:
+                echo = self._encode_items([_echo(mask_items[0])])
+                out.append((kind, tag, head, length.pack, self._compile(sub), echo))
+            else:
+                out.append(
+                    (kind, tag, encode_identifier(_echo_sequence(tag, mask_items), self._raw))
+                )
+        return tuple(out)
+
+    def _encode_items(self, items: list[list[ResponseNode]]) -> bytes:
+        body = b""
+        for item in items:
+            data = b"".join(_encode_nodes(item, self._raw))
+            body += self._item_head + self._item_len(len(data)) + data
+        return body
+
+    # --- encoding -----------------------------------------------------------------
+
+    def encode(self, entry: WorklistEntry) -> bytes:
+        """The encoded response identifier for ``entry`` (deflated if the syntax says so)."""
+        data = None if self._always_tree or self._cleanup_applies(entry) else self._fast(entry)
+        if data is None:
+            nodes = self._plan.build(entry, self._return_charset)
+            return encode_identifier(nodes, self._enc, self._level)
+        if self._enc.deflated:
+            compressor = zlib.compressobj(self._level, zlib.DEFLATED, -zlib.MAX_WBITS)
+            data = compressor.compress(data) + compressor.flush()
+        return data
+
+    def _fast(self, entry: WorklistEntry) -> bytes | None:
+        parts: list[bytes] = []
+        if not self._level_into(self._steps, entry.elements, entry, parts):
+            return None
+        charset = _declared_charset(entry, self._return_charset)
+        if charset and self._plan.charset_may_matter:
+            element = self._charset_cache.get(charset)
+            if element is None:
+                element = encode_identifier(
+                    [ResponseElement(keys.SPECIFIC_CHARACTER_SET, "CS", charset.encode())],
+                    self._raw,
+                )
+                self._charset_cache[charset] = element
+            return (
+                b"".join(parts[: self._charset_at]) + element + b"".join(parts[self._charset_at :])
+            )
+        return b"".join(parts)
+
+    def _level_into(
+        self, steps: tuple[_Compiled, ...], source: Item, entry: WorklistEntry, parts: list[bytes]
+    ) -> bool:
+        """Append one encoded part per top-level step; False where the tree path must answer."""
+        get = source.get
+        item_head, item_len = self._item_head, self._item_len
+        for step in steps:
+            kind = step[0]
+            if kind in (_ELEMENT, _PREGNANCY):
+                _, tag, head, pack, pad, swap, long_ok, vr = step
+                if kind == _ELEMENT:
+                    value = get(tag)  # type: ignore[call-overload]
+                    if value.__class__ is not bytes:
+                        value = b""
+                else:
+                    value = _pregnancy_value(vr, entry)  # type: ignore[arg-type]
+                if len(value) & 1:
+                    value += pad  # type: ignore[operator]
+                elif swap and len(value) == 2:
+                    value = value[::-1]
+                if len(value) > 0xFFFF and not long_ok:
+                    return False
+                parts.append(head + pack(len(value)) + value)  # type: ignore[operator]
+            elif kind == _SEQUENCE:
+                _, tag, head, pack, sub, echo = step
+                entry_items = get(tag)  # type: ignore[call-overload]
+                if entry_items.__class__ is list and entry_items:
+                    body: list[bytes] = []
+                    for child in entry_items:
+                        inner: list[bytes] = []
+                        if not self._level_into(sub, child, entry, inner):  # type: ignore[arg-type]
+                            return False
+                        data = b"".join(inner)
+                        body.append(item_head + item_len(len(data)) + data)
+                    items = b"".join(body)
+                else:
+                    items = echo  # type: ignore[assignment]
+                parts.append(head + pack(len(items)) + items)  # type: ignore[operator]
+            else:
+                parts.append(step[2])  # type: ignore[arg-type]
+        return True
+
+    # --- the wlmscpfs cleanups (respond.py) that would change this entry's response -----
+
+    def _cleanup_applies(self, entry: WorklistEntry) -> bool:
+        plan, top, root = self._plan, self._top, entry.elements
+        if plan.root_codes and _codes_change(
+            top,
+            root,
+            keys.REQUESTED_PROCEDURE_DESCRIPTION,
+            keys.REQUESTED_PROCEDURE_CODE_SEQUENCE,
+        ):
+            return True
+        if plan.references:
+            for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
+                step = _step(top, t)
+                if (
+                    step is not None
+                    and step[0] == _SEQUENCE
+                    and _single_item_both_empty(
+                        step,
+                        root.get(t),
+                        keys.REFERENCED_SOP_CLASS_UID,
+                        keys.REFERENCED_SOP_INSTANCE_UID,
+                    )
+                ):
+                    return True
+        if plan.sps_codes:
+            sps = root.get(keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            if not isinstance(sps, list) or not sps:
+                return True  # the mask's item echoed, then cleaned: left to the tree path
+            return _codes_change(
+                self._sps_sub, sps[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
+            )
+        return False
+
+
+def _step(steps: tuple[_Step, ...], tag: int) -> _Step | None:
+    for step in steps:
+        if step[1] == tag:
+            return step
+    return None
+
+
+def _empty(value: object) -> bool:
+    return not (isinstance(value, bytes) and value)
+
+
+def _codes_change(steps: tuple[_Step, ...], source: Item, description: int, codes: int) -> bool:
+    """Whether ``_clean_description_and_codes`` would drop the code sequence or the description."""
+    code_step = _step(steps, codes)
+    if code_step is not None:
+        if code_step[0] == _ECHO:
+            if not code_step[4]:
+                return True
+        elif code_step[0] == _SEQUENCE and _single_item_both_empty(
+            code_step, source.get(codes), keys.CODE_VALUE, keys.CODING_SCHEME_DESIGNATOR
+        ):
+            return True
+    text_step = _step(steps, description)
+    return text_step is not None and text_step[0] == _ELEMENT and _empty(source.get(description))
+
+
+def _single_item_both_empty(step: _Step, value: object, first: int, second: int) -> bool:
+    """Whether the response sequence of ``step`` has one item with both attributes empty."""
+    _, _, _, sub, mask_items = step
+    entry_items = value if isinstance(value, list) else []
+    if len(entry_items) >= 2:
+        return False
+    if not entry_items:
+        mask_item = mask_items[0]
+        return all(_mask_empty(mask_item, t) for t in (first, second))
+    both = all(any(s[1] == t and s[0] == _ELEMENT for s in sub) for t in (first, second))
+    return both and _empty(entry_items[0].get(first)) and _empty(entry_items[0].get(second))
+
+
+def _mask_empty(item: list[MaskNode], tag: int) -> bool:
+    for node in item:
+        if node.tag == tag:
+            return isinstance(node, MaskElement) and not node.raw.rstrip(b" \x00")
+    return False
+
+
+def _echo_sequence(tag: int, mask_items: list[list[MaskNode]]) -> list[ResponseNode]:
+    return [ResponseSequence(tag, [_echo(item) for item in mask_items])]
