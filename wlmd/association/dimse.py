@@ -240,10 +240,12 @@ class Responder:
 
     def send(self, command_set: bytes, data_set: bytes | None = None) -> None:
         """Queue one response (written in batches); looks for a C-CANCEL at each batch."""
+        if data_set is not None:
+            if self.writer.add_message(command_set, data_set):  # a batch went out
+                self._poll()
+            return
         before = len(self.writer.buffer)
         self.writer.add(command_set, is_command=True)
-        if data_set is not None:
-            self.writer.add(data_set, is_command=False)
         if len(self.writer.buffer) < before + len(command_set):  # a batch went out
             self._poll()
 

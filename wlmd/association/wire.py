@@ -161,6 +161,10 @@ def pending_command_set(sop_class_uid: str, message_id: int, status: int) -> byt
     return response_command_set(C_FIND_RSP, sop_class_uid, message_id, status, data_set=True)
 
 
+#: PDU type, reserved, PDU length, PDV item length, context ID, message control header
+_PDV_HEAD = struct.Struct(">BBIIBB")
+
+
 class PDataWriter:
     """Buffers P-DATA-TF PDUs for one presentation context and writes them in batches.
 
@@ -174,6 +178,8 @@ class PDataWriter:
         self.context_id = context_id
         self.fragment = (max_pdu - 6) if max_pdu else UNLIMITED_FRAGMENT
         self.buffer = bytearray()
+        #: batches written so far
+        self.writes = 0
 
     def add(self, data: bytes, is_command: bool) -> None:
         """Queue one message part (command set or data set), fragmented as needed."""
@@ -194,7 +200,30 @@ class PDataWriter:
         if len(self.buffer) >= FLUSH_AT:
             self.flush()
 
+    def add_message(self, command: bytes, data: bytes) -> bool:
+        """Queue a command set and its data set; True when a batch was written.
+
+        The same PDUs as two :meth:`add` calls (one P-DATA-TF per message part,
+        PS3.8 9.3.5), for the common case of a C-FIND pending response that fits
+        one fragment each: two header packs and no per-fragment loop.
+        """
+        if len(command) > self.fragment or len(data) > self.fragment:
+            writes = self.writes
+            self.add(command, is_command=True)
+            self.add(data, is_command=False)
+            return self.writes != writes
+        buffer, context, pack = self.buffer, self.context_id, _PDV_HEAD.pack
+        buffer += pack(P_DATA_TF, 0, len(command) + 6, len(command) + 2, context, 0x03)
+        buffer += command
+        buffer += pack(P_DATA_TF, 0, len(data) + 6, len(data) + 2, context, 0x02)
+        buffer += data
+        if len(buffer) >= FLUSH_AT:
+            self.flush()
+            return True
+        return False
+
     def flush(self) -> None:
         if self.buffer:
+            self.writes += 1
             self.sock.sendall(self.buffer)
             self.buffer.clear()

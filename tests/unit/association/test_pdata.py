@@ -55,3 +55,40 @@ def test_command_and_data_set_round_trip(max_pdu: int) -> None:
     assert message.command_set.AffectedSOPClassUID == "1.2.840.10008.5.1.4.31"
     assert message.command_set.CommandDataSetType != 0x0101
     assert message.data_set.getvalue() == data
+
+
+class _Capture:
+    """A socket stand-in that keeps what is written (PDataWriter only calls sendall)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+
+@pytest.mark.parametrize("max_pdu", [0, 4096, 16384])
+@pytest.mark.parametrize("size", [0, 1, 801, 5000])
+def test_add_message_writes_the_same_pdus_as_two_adds(max_pdu: int, size: int) -> None:
+    command = pending_command_set("1.2.840.10008.5.1.4.31", 7, 0xFF00)
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    one, two = _Capture(), _Capture()
+    a = PDataWriter(one, 5, max_pdu)  # type: ignore[arg-type]
+    b = PDataWriter(two, 5, max_pdu)  # type: ignore[arg-type]
+    for _ in range(30):  # past FLUSH_AT for the larger sizes: batches written on the way
+        a.add_message(command, data)
+        b.add(command, is_command=True)
+        b.add(data, is_command=False)
+    a.flush()
+    b.flush()
+    assert bytes(one.data) == bytes(two.data)
+
+
+def test_add_message_says_when_a_batch_went_out() -> None:
+    command = pending_command_set("1.2.840.10008.5.1.4.31", 7, 0xFF00)
+    sink = _Capture()
+    writer = PDataWriter(sink, 1, 16384)  # type: ignore[arg-type]
+    results = [writer.add_message(command, bytes(1000)) for _ in range(100)]
+    assert any(results) and not all(results)
+    assert writer.writes == results.count(True)
+    assert len(sink.data) > 0

@@ -80,6 +80,7 @@ ENTRIES: dict[str, dict[str, Any]] = {
     "no sps": {"ScheduledProcedureStepSequence": []},
     "two sps": {"ScheduledProcedureStepSequence": [_sps(), _sps(Modality="MR", StationName="X")]},
     "sps without description": {"ScheduledProcedureStepDescription": DROP},
+    "value too long for its VR": {"PatientComments": "x" * 70_001},
 }
 
 FULL = {
@@ -100,7 +101,7 @@ SPS_FULL = {k: None for k in _default_sps()}
 #: masks: a modality's usual key set, and the ones that bring in each rule
 MASKS: dict[str, dict[str, Any]] = {
     "modality key set": {**FULL, "sps": SPS_FULL},
-    "top only": {"PatientName": None, "PatientID": "PID*"},
+    "top only": {"PatientName": None, "PatientID": "PID*", "PatientComments": None},
     "pregnancy": {"PatientName": None, "PregnancyStatus": None},
     "charset asked": {"SpecificCharacterSet": "ISO_IR 100", "PatientName": None},
     "codes": {
