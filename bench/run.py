@@ -163,6 +163,8 @@ class Settings:
     allow_all_interfaces: bool
     workdir: Path
     run_dir: Path
+    #: poll cycles, C-FINDs on an open association (and twice as many C-ECHOs)
+    poll_cycles: int = POLL_CYCLES
 
 
 # --------------------------------------------------------------------------- processes
@@ -938,7 +940,7 @@ def measure_server(server: Server, db: mwlgen.Database, s: Settings) -> dict[str
         res["match_all"] = phase("match-all", lambda: m.series("match_all", [{}], s.repeat_all))
         res["association_setup"] = {**summary(m.setups), "samples": len(m.setups)}
         progress(f"{label}: poll cycles, C-FIND on an open association, C-ECHO associations")
-        cycles = max(s.repeat, POLL_CYCLES)
+        cycles = max(s.repeat, s.poll_cycles)
         res["poll_cycle"] = phase("poll cycle", lambda: m.poll_cycles(cycles))
         res["open_find"] = phase("open association", lambda: m.open_association_finds(cycles))
         res["echo"] = phase("C-ECHO associations", lambda: m.echo_associations(2 * cycles))
@@ -1312,6 +1314,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra wlmd option, repeatable (--wlmd-option=--no-index)")  # fmt: skip
     add("--repeat", type=int, default=20, help="samples per selective query kind")
     add("--repeat-all", type=int, default=5, help="samples of the match-all query")
+    add("--poll-cycles", type=int, default=POLL_CYCLES,
+        help="poll cycles and open-association C-FINDs (default: %(default)s)")  # fmt: skip
     add("--duration", type=float, default=10.0, help="seconds per throughput run")
     add("--concurrency", default="8,50", help="concurrent associations (default: %(default)s)")
     add("--visibility-repeat", type=int, default=3)
@@ -1358,6 +1362,7 @@ def main(argv: list[str] | None = None) -> int:
         variants=variants,
         repeat=max(1, args.repeat),
         repeat_all=max(1, args.repeat_all),
+        poll_cycles=max(1, args.poll_cycles),
         duration=args.duration,
         concurrency=concurrency,
         visibility_repeat=max(1, args.visibility_repeat),

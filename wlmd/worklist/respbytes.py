@@ -87,7 +87,7 @@ class ResponseEncoder:
         if plan.sps_codes and (sps is None or sps[0] != _SEQUENCE):
             self._always_tree = True
         self._sps_sub = sps[3] if sps is not None and sps[0] == _SEQUENCE else ()
-        self._top = steps
+        self._plan_cleanups(steps)
 
     # --- compiling ----------------------------------------------------------------
 
@@ -192,36 +192,44 @@ class ResponseEncoder:
     # --- the wlmscpfs cleanups (respond.py) that would change this entry's response -----
 
     def _cleanup_applies(self, entry: WorklistEntry) -> bool:
-        plan, top, root = self._plan, self._top, entry.elements
-        if plan.root_codes and _codes_change(
-            top,
-            root,
-            keys.REQUESTED_PROCEDURE_DESCRIPTION,
-            keys.REQUESTED_PROCEDURE_CODE_SEQUENCE,
-        ):
+        root = entry.elements
+        if self._root_codes is not None and _codes_change(*self._root_codes, root):
             return True
-        if plan.references:
-            for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
-                step = _step(top, t)
-                if (
-                    step is not None
-                    and step[0] == _SEQUENCE
-                    and _single_item_both_empty(
-                        step,
-                        root.get(t),
-                        keys.REFERENCED_SOP_CLASS_UID,
-                        keys.REFERENCED_SOP_INSTANCE_UID,
-                    )
-                ):
-                    return True
-        if plan.sps_codes:
+        for step in self._references:
+            if _single_item_both_empty(
+                step,
+                root.get(step[1]),
+                keys.REFERENCED_SOP_CLASS_UID,
+                keys.REFERENCED_SOP_INSTANCE_UID,
+            ):
+                return True
+        if self._sps_codes is not None:
             sps = root.get(keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
             if not isinstance(sps, list) or not sps:
                 return True  # the mask's item echoed, then cleaned: left to the tree path
-            return _codes_change(
-                self._sps_sub, sps[0], keys.SPS_DESCRIPTION, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE
-            )
+            return _codes_change(*self._sps_codes, sps[0])
         return False
+
+    def _plan_cleanups(self, steps: tuple[_Step, ...]) -> None:
+        """The plan steps each cleanup of :meth:`ResponsePlan.build` looks at, found once."""
+        plan = self._plan
+        self._root_codes = self._sps_codes = None
+        if plan.root_codes:
+            self._root_codes = (
+                _step(steps, keys.REQUESTED_PROCEDURE_CODE_SEQUENCE),
+                _step(steps, keys.REQUESTED_PROCEDURE_DESCRIPTION),
+            )
+        if plan.sps_codes:
+            self._sps_codes = (
+                _step(self._sps_sub, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE),
+                _step(self._sps_sub, keys.SPS_DESCRIPTION),
+            )
+        self._references: list[_Step] = []
+        if plan.references:
+            for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
+                step = _step(steps, t)
+                if step is not None and step[0] == _SEQUENCE:
+                    self._references.append(step)
 
 
 def _step(steps: tuple[_Step, ...], tag: int) -> _Step | None:
@@ -235,19 +243,17 @@ def _empty(value: object) -> bool:
     return not (isinstance(value, bytes) and value)
 
 
-def _codes_change(steps: tuple[_Step, ...], source: Item, description: int, codes: int) -> bool:
+def _codes_change(code_step: _Step | None, text_step: _Step | None, source: Item) -> bool:
     """Whether ``_clean_description_and_codes`` would drop the code sequence or the description."""
-    code_step = _step(steps, codes)
     if code_step is not None:
         if code_step[0] == _ECHO:
             if not code_step[4]:
                 return True
         elif code_step[0] == _SEQUENCE and _single_item_both_empty(
-            code_step, source.get(codes), keys.CODE_VALUE, keys.CODING_SCHEME_DESIGNATOR
+            code_step, source.get(code_step[1]), keys.CODE_VALUE, keys.CODING_SCHEME_DESIGNATOR
         ):
             return True
-    text_step = _step(steps, description)
-    return text_step is not None and text_step[0] == _ELEMENT and _empty(source.get(description))
+    return text_step is not None and text_step[0] == _ELEMENT and _empty(source.get(text_step[1]))
 
 
 def _single_item_both_empty(step: _Step, value: object, first: int, second: int) -> bool:
