@@ -25,29 +25,29 @@ import zlib
 from wlmd.settings.config import ReturnCharset
 from wlmd.worklist import keys
 from wlmd.worklist.encode import (
-    _BINARY_16,
-    _LONG_VRS,
-    _NUL_PADDED,
+    BINARY_16,
     ITEM,
+    LONG_VRS,
+    NUL_PADDED,
     Encoding,
-    _encode_nodes,
-    _header_parts,
     encode_identifier,
+    encode_nodes,
+    header_parts,
 )
 from wlmd.worklist.entry import Item, WorklistEntry
 from wlmd.worklist.respond import (
-    _ECHO,
-    _ELEMENT,
-    _PREGNANCY,
-    _SEQUENCE,
+    ECHO,
+    ELEMENT,
+    PREGNANCY,
+    SEQUENCE,
     ResponseElement,
     ResponseNode,
     ResponsePlan,
     ResponseSequence,
-    _declared_charset,
-    _echo,
-    _pregnancy_value,
-    _Step,
+    Step,
+    declared_charset,
+    echo_nodes,
+    pregnancy_value,
 )
 from wlmd.worklist.searchmask import MaskElement, MaskNode
 
@@ -84,24 +84,24 @@ class ResponseEncoder:
         #: cases the fast path does not write (duplicate tags; echoed SPS with codes cleanup)
         self._always_tree = len(set(tags)) != len(tags) or keys.SPECIFIC_CHARACTER_SET in tags
         sps = _step(steps, keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE)
-        if plan.sps_codes and (sps is None or sps[0] != _SEQUENCE):
+        if plan.sps_codes and (sps is None or sps[0] != SEQUENCE):
             self._always_tree = True
-        self._sps_sub = sps[3] if sps is not None and sps[0] == _SEQUENCE else ()
+        self._sps_sub = sps[3] if sps is not None and sps[0] == SEQUENCE else ()
         self._plan_cleanups(steps)
 
     # --- compiling ----------------------------------------------------------------
 
-    def _compile(self, steps: tuple[_Step, ...]) -> tuple[_Compiled, ...]:
+    def _compile(self, steps: tuple[Step, ...]) -> tuple[_Compiled, ...]:
         enc = self._enc
         out: list[_Compiled] = []
         for kind, tag, vr, sub, mask_items in sorted(steps, key=lambda s: s[1]):
-            head, length = _header_parts(tag, vr, enc.implicit_vr, enc.little_endian)
-            if kind in (_ELEMENT, _PREGNANCY):
-                pad = b"\x00" if vr in _NUL_PADDED else b" "
-                swap = vr in _BINARY_16 and not enc.little_endian
-                out.append((kind, tag, head, length.pack, pad, swap, vr in _LONG_VRS, vr))
-            elif kind == _SEQUENCE:
-                echo = self._encode_items([_echo(mask_items[0])])
+            head, length = header_parts(tag, vr, enc.implicit_vr, enc.little_endian)
+            if kind in (ELEMENT, PREGNANCY):
+                pad = b"\x00" if vr in NUL_PADDED else b" "
+                swap = vr in BINARY_16 and not enc.little_endian
+                out.append((kind, tag, head, length.pack, pad, swap, vr in LONG_VRS, vr))
+            elif kind == SEQUENCE:
+                echo = self._encode_items([echo_nodes(mask_items[0])])
                 out.append((kind, tag, head, length.pack, self._compile(sub), echo))
             else:
                 out.append(
@@ -112,7 +112,7 @@ class ResponseEncoder:
     def _encode_items(self, items: list[list[ResponseNode]]) -> bytes:
         body = b""
         for item in items:
-            data = b"".join(_encode_nodes(item, self._raw))
+            data = b"".join(encode_nodes(item, self._raw))
             body += self._item_head + self._item_len(len(data)) + data
         return body
 
@@ -133,7 +133,7 @@ class ResponseEncoder:
         parts: list[bytes] = []
         if not self._level_into(self._steps, entry.elements, entry, parts):
             return None
-        charset = _declared_charset(entry, self._return_charset)
+        charset = declared_charset(entry, self._return_charset)
         if charset and self._plan.charset_may_matter:
             element = self._charset_cache.get(charset)
             if element is None:
@@ -155,14 +155,14 @@ class ResponseEncoder:
         item_head, item_len = self._item_head, self._item_len
         for step in steps:
             kind = step[0]
-            if kind in (_ELEMENT, _PREGNANCY):
+            if kind in (ELEMENT, PREGNANCY):
                 _, tag, head, pack, pad, swap, long_ok, vr = step
-                if kind == _ELEMENT:
+                if kind == ELEMENT:
                     value = get(tag)  # type: ignore[call-overload]
                     if value.__class__ is not bytes:
                         value = b""
                 else:
-                    value = _pregnancy_value(vr, entry)  # type: ignore[arg-type]
+                    value = pregnancy_value(vr, entry)  # type: ignore[arg-type]
                 if len(value) & 1:
                     value += pad  # type: ignore[operator]
                 elif swap and len(value) == 2:
@@ -170,7 +170,7 @@ class ResponseEncoder:
                 if len(value) > 0xFFFF and not long_ok:
                     return False
                 parts.append(head + pack(len(value)) + value)  # type: ignore[operator]
-            elif kind == _SEQUENCE:
+            elif kind == SEQUENCE:
                 _, tag, head, pack, sub, echo = step
                 entry_items = get(tag)  # type: ignore[call-overload]
                 if entry_items.__class__ is list and entry_items:
@@ -210,7 +210,7 @@ class ResponseEncoder:
             return _codes_change(*self._sps_codes, sps[0])
         return False
 
-    def _plan_cleanups(self, steps: tuple[_Step, ...]) -> None:
+    def _plan_cleanups(self, steps: tuple[Step, ...]) -> None:
         """The plan steps each cleanup of :meth:`ResponsePlan.build` looks at, found once."""
         plan = self._plan
         self._root_codes = self._sps_codes = None
@@ -224,15 +224,15 @@ class ResponseEncoder:
                 _step(self._sps_sub, keys.SCHEDULED_PROTOCOL_CODE_SEQUENCE),
                 _step(self._sps_sub, keys.SPS_DESCRIPTION),
             )
-        self._references: list[_Step] = []
+        self._references: list[Step] = []
         if plan.references:
             for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
                 step = _step(steps, t)
-                if step is not None and step[0] == _SEQUENCE:
+                if step is not None and step[0] == SEQUENCE:
                     self._references.append(step)
 
 
-def _step(steps: tuple[_Step, ...], tag: int) -> _Step | None:
+def _step(steps: tuple[Step, ...], tag: int) -> Step | None:
     for step in steps:
         if step[1] == tag:
             return step
@@ -243,20 +243,20 @@ def _empty(value: object) -> bool:
     return not (isinstance(value, bytes) and value)
 
 
-def _codes_change(code_step: _Step | None, text_step: _Step | None, source: Item) -> bool:
+def _codes_change(code_step: Step | None, text_step: Step | None, source: Item) -> bool:
     """Whether ``_clean_description_and_codes`` would drop the code sequence or the description."""
     if code_step is not None:
-        if code_step[0] == _ECHO:
+        if code_step[0] == ECHO:
             if not code_step[4]:
                 return True
-        elif code_step[0] == _SEQUENCE and _single_item_both_empty(
+        elif code_step[0] == SEQUENCE and _single_item_both_empty(
             code_step, source.get(code_step[1]), keys.CODE_VALUE, keys.CODING_SCHEME_DESIGNATOR
         ):
             return True
-    return text_step is not None and text_step[0] == _ELEMENT and _empty(source.get(text_step[1]))
+    return text_step is not None and text_step[0] == ELEMENT and _empty(source.get(text_step[1]))
 
 
-def _single_item_both_empty(step: _Step, value: object, first: int, second: int) -> bool:
+def _single_item_both_empty(step: Step, value: object, first: int, second: int) -> bool:
     """Whether the response sequence of ``step`` has one item with both attributes empty."""
     _, _, _, sub, mask_items = step
     entry_items = value if isinstance(value, list) else []
@@ -265,7 +265,7 @@ def _single_item_both_empty(step: _Step, value: object, first: int, second: int)
     if not entry_items:
         mask_item = mask_items[0]
         return all(_mask_empty(mask_item, t) for t in (first, second))
-    both = all(any(s[1] == t and s[0] == _ELEMENT for s in sub) for t in (first, second))
+    both = all(any(s[1] == t and s[0] == ELEMENT for s in sub) for t in (first, second))
     return both and _empty(entry_items[0].get(first)) and _empty(entry_items[0].get(second))
 
 
@@ -277,4 +277,4 @@ def _mask_empty(item: list[MaskNode], tag: int) -> bool:
 
 
 def _echo_sequence(tag: int, mask_items: list[list[MaskNode]]) -> list[ResponseNode]:
-    return [ResponseSequence(tag, [_echo(item) for item in mask_items])]
+    return [ResponseSequence(tag, [echo_nodes(item) for item in mask_items])]

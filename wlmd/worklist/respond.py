@@ -34,13 +34,13 @@ class ResponseSequence:
 ResponseNode = ResponseElement | ResponseSequence
 
 # How one mask node is answered (the kinds of a plan step).
-_ELEMENT = 0  # the entry's value, empty when absent
-_PREGNANCY = 1  # top-level PregnancyStatus: the entry's number, "unknown" when absent
-_SEQUENCE = 2  # one item per entry item, shaped like the mask's single item
-_ECHO = 3  # a mask sequence without exactly one item: returned as it came
+ELEMENT = 0  # the entry's value, empty when absent
+PREGNANCY = 1  # top-level PregnancyStatus: the entry's number, "unknown" when absent
+SEQUENCE = 2  # one item per entry item, shaped like the mask's single item
+ECHO = 3  # a mask sequence without exactly one item: returned as it came
 
 #: (kind, tag, VR, sub-plan of a sequence's item, the mask's items to echo)
-_Step = tuple[int, int, str, "tuple[_Step, ...]", list[list[MaskNode]]]
+Step = tuple[int, int, str, "tuple[Step, ...]", list[list[MaskNode]]]
 
 
 class ResponsePlan:
@@ -65,7 +65,7 @@ class ResponsePlan:
             mask.nodes, keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE
         )
         #: A response has only the mask's VRs: without one the charset affects, none can need it.
-        self.charset_may_matter = _affected_by_charset(_echo(mask.nodes))
+        self.charset_may_matter = _affected_by_charset(echo_nodes(mask.nodes))
 
     def build(self, entry: WorklistEntry, return_charset: ReturnCharset) -> list[ResponseNode]:
         """The response identifier for ``entry``, as a tag-ordered list of nodes."""
@@ -83,7 +83,7 @@ class ResponsePlan:
         if self.references:
             for t in (keys.REFERENCED_STUDY_SEQUENCE, keys.REFERENCED_PATIENT_SEQUENCE):
                 _clean_reference_sequence(nodes, t)
-        charset = _declared_charset(entry, return_charset)
+        charset = declared_charset(entry, return_charset)
         if charset and self.charset_may_matter and _affected_by_charset(nodes):
             nodes.insert(0, ResponseElement(keys.SPECIFIC_CHARACTER_SET, "CS", charset.encode()))
         return nodes
@@ -103,38 +103,38 @@ def _mentions(nodes: list[MaskNode], *tags: int) -> bool:
     return any(node.tag in tags for node in nodes)
 
 
-def _plan_level(mask_nodes: list[MaskNode], top: bool) -> tuple[_Step, ...]:
-    steps: list[_Step] = []
+def _plan_level(mask_nodes: list[MaskNode], top: bool) -> tuple[Step, ...]:
+    steps: list[Step] = []
     for node in mask_nodes:
         if isinstance(node, MaskElement):
-            kind = _PREGNANCY if top and node.tag == keys.PREGNANCY_STATUS else _ELEMENT
+            kind = PREGNANCY if top and node.tag == keys.PREGNANCY_STATUS else ELEMENT
             steps.append((kind, node.tag, node.vr, (), []))
         elif len(node.items) != 1:
-            steps.append((_ECHO, node.tag, "SQ", (), node.items))
+            steps.append((ECHO, node.tag, "SQ", (), node.items))
         else:
             steps.append(
-                (_SEQUENCE, node.tag, "SQ", _plan_level(node.items[0], top=False), node.items)
+                (SEQUENCE, node.tag, "SQ", _plan_level(node.items[0], top=False), node.items)
             )
     return tuple(steps)
 
 
-def _fill_level(steps: tuple[_Step, ...], source: Item, entry: WorklistEntry) -> list[ResponseNode]:
+def _fill_level(steps: tuple[Step, ...], source: Item, entry: WorklistEntry) -> list[ResponseNode]:
     out: list[ResponseNode] = []
     get = source.get
     for kind, tag, vr, sub, mask_items in steps:
-        if kind == _ELEMENT:
+        if kind == ELEMENT:
             value = get(tag)
             out.append(ResponseElement(tag, vr, value if isinstance(value, bytes) else b""))
-        elif kind == _SEQUENCE:
+        elif kind == SEQUENCE:
             out.append(_fill_sequence(tag, sub, mask_items[0], get(tag), entry))
-        elif kind == _ECHO:
-            out.append(ResponseSequence(tag, [_echo(item) for item in mask_items]))
+        elif kind == ECHO:
+            out.append(ResponseSequence(tag, [echo_nodes(item) for item in mask_items]))
         else:
-            out.append(ResponseElement(tag, vr, _pregnancy_value(vr, entry)))
+            out.append(ResponseElement(tag, vr, pregnancy_value(vr, entry)))
     return out
 
 
-def _pregnancy_value(vr: str, entry: WorklistEntry) -> bytes:
+def pregnancy_value(vr: str, entry: WorklistEntry) -> bytes:
     status = entry.pregnancy_status
     number = keys.PREGNANCY_STATUS_UNKNOWN if status is None else status
     return struct.pack("<H", number & 0xFFFF) if vr == "US" else str(number).encode()
@@ -142,7 +142,7 @@ def _pregnancy_value(vr: str, entry: WorklistEntry) -> bytes:
 
 def _fill_sequence(
     tag: int,
-    sub: tuple[_Step, ...],
+    sub: tuple[Step, ...],
     mask_item: list[MaskNode],
     value: object,
     entry: WorklistEntry,
@@ -150,22 +150,22 @@ def _fill_sequence(
     """One response item per entry item, each shaped like the mask's single item.
 
     wlmscpfs quirks kept: a mask sequence without exactly one item is returned
-    as it came (:data:`_ECHO`); when the entry has no such items, the mask's
+    as it came (:data:`ECHO`); when the entry has no such items, the mask's
     item is returned unfilled (its request values echoed).
     """
     entry_items = value if isinstance(value, list) else []
     if not entry_items:
-        return ResponseSequence(tag, [_echo(mask_item)])
+        return ResponseSequence(tag, [echo_nodes(mask_item)])
     return ResponseSequence(tag, [_fill_level(sub, item, entry) for item in entry_items])
 
 
-def _echo(mask_nodes: list[MaskNode]) -> list[ResponseNode]:
+def echo_nodes(mask_nodes: list[MaskNode]) -> list[ResponseNode]:
     out: list[ResponseNode] = []
     for node in mask_nodes:
         if isinstance(node, MaskElement):
             out.append(ResponseElement(node.tag, node.vr, node.raw.rstrip(b" \x00")))
         else:
-            out.append(ResponseSequence(node.tag, [_echo(item) for item in node.items]))
+            out.append(ResponseSequence(node.tag, [echo_nodes(item) for item in node.items]))
     return out
 
 
@@ -205,7 +205,7 @@ def _clean_reference_sequence(nodes: list[ResponseNode], tag_: int) -> None:
         seq.items.clear()
 
 
-def _declared_charset(entry: WorklistEntry, return_charset: ReturnCharset) -> str:
+def declared_charset(entry: WorklistEntry, return_charset: ReturnCharset) -> str:
     if return_charset is ReturnCharset.ISO_IR_100:
         return "ISO_IR 100"
     if return_charset is ReturnCharset.KEEP:
