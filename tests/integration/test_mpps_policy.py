@@ -3,6 +3,9 @@ another station's DCMTK findscu, real files and the real housekeeping child."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +181,43 @@ def test_bad_policy_settings_stop_start_up_with_one_line(
     assert proc.returncode != 0, proc
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_wlmctl_purge_housekeeping_runs_the_same_on_demand(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    old = complete_entry(ScheduledProcedureStepStartDate="20200101", PatientName="OLD^ONE")
+    area = make_area(data, "WLMD", {"a.wl": entry("S1", "P1"), "old.wl": old})
+    state = tmp_path / "s.db"
+    store = MppsRepository(backend_for(str(state)), clock=lambda: time.time() - 7200)
+    assert store.create("2.25.705", in_progress(STUDY, "S1")).status == 0
+    assert store.set("2.25.705", completed()).status == 0  # two hours ago
+    store.close()
+    conf = tmp_path / "wlmd.conf"
+    conf.write_text(
+        f"data-files-path = {data}\nmpps-ae-title = WLMD\nstate-store = {state}\n"
+        "mpps-entry-policy = remove\nmpps-area = WLMD\npurge-after-days = 30\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(servers.REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "wlmd.ctl", "purge", "--housekeeping", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in area.iterdir()) == ["lockfile"]
+    assert f"wlmctl: MPPS 2.25.705 (study {STUDY}, SPS S1): entry a.wl removed" in proc.stderr
+    assert "1 removed, 0 unmatched; 1 entries past --purge-after-days removed" in proc.stderr
+    assert "OLD^ONE" not in proc.stderr and "HIDDEN^PATIENT" not in proc.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "wlmd.ctl", "purge", "--housekeeping", "--config", str(area)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr

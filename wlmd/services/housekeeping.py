@@ -45,6 +45,10 @@ LOG = logging.getLogger("wlmd.housekeeping")
 
 #: Seconds between policy passes (a query of the mpps table's open rows by index).
 POLICY_POLL = 0.5
+#: A change that failed (the lock held too long, permissions) is tried again after
+#: 1 s, doubling to a minute: one warning per try, never one per pass.
+RETRY_FIRST = 1.0
+RETRY_MAX = 60.0
 
 _PAST = {
     Action.HIDE: "hidden",
@@ -92,6 +96,8 @@ class Housekeeper:
         self.policy = Policy(config.mpps_entry_policy)
         self.lock_timeout = float(config.lock_timeout) if config.lock_timeout else 30.0
         self.entries: PerformedEntries | None = None
+        #: MPPS whose change failed: uid -> (clock time of the next try, the wait)
+        self._resting: dict[str, tuple[float, float]] = {}
         if self.policy is not Policy.LEAVE and config.mpps_area:
             path = os.path.join(config.data_files_path, config.mpps_area.rstrip(" "))
             self.entries = PerformedEntries(path, self.lock_timeout)
@@ -106,13 +112,23 @@ class Housekeeper:
         delay = float(self.config.mpps_remove_delay)
         for work in self.store.open_entries():
             action = self._decide(work, now, delay)
-            if action is Action.NONE:
+            if action is Action.NONE or self._resting.get(work.uid, (0.0, 0.0))[0] > now:
                 continue
             try:
                 self._apply(work, action, counts)
-            except AuthoringError as exc:  # the area's lock, permissions: tried again next pass
+            except AuthoringError as exc:  # the area's lock, permissions: tried again later
                 counts.failed += 1
-                LOG.warning("MPPS %s: entry not %s: %s", work.uid, _PAST[action], exc.reason)
+                wait = min(RETRY_MAX, 2 * self._resting.get(work.uid, (0.0, RETRY_FIRST / 2))[1])
+                self._resting[work.uid] = (now + wait, wait)
+                LOG.warning(
+                    "MPPS %s: entry not %s: %s (again in %g s)",
+                    work.uid,
+                    _PAST[action],
+                    exc.reason,
+                    wait,
+                )
+            else:
+                self._resting.pop(work.uid, None)
         return counts
 
     def _decide(self, work: EntryWork, now: float, delay: float) -> Action:

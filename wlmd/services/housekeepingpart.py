@@ -58,6 +58,15 @@ class HousekeepingPart(QuietPart):
         path = os.path.join(self.config.data_files_path, area.rstrip(" "))
         if not os.path.isfile(os.path.join(path, "lockfile")):
             raise OSError(f"--mpps-area {area}: no storage area {path} (with a lockfile)")
+        if not os.access(path, os.W_OK | os.X_OK) or not os.access(
+            os.path.join(path, "lockfile"), os.W_OK
+        ):
+            # access(2) also says EROFS: the packaged unit's worklist is read-only
+            # unless a drop-in adds ReadWritePaths= (systemd/wlmd.service)
+            raise OSError(
+                f"--mpps-area {area}: storage area {path} is not writable for wlmd "
+                "(group wlmd-writers; under systemd: ReadWritePaths=/var/lib/wlmd/worklist)"
+            )
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
         return [(SERVICE_NAME, lambda: run_housekeeping(self.config))]

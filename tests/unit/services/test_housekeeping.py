@@ -175,3 +175,19 @@ def test_leave_touches_nothing(setup) -> None:  # type: ignore[no-untyped-def]
     clock.now += 10**6
     keeper(mpps_entry_policy="leave").run()
     assert names(area) == ["a.wl", "b.wl"]
+
+
+def test_a_failed_change_is_retried_with_backoff(setup, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    clock, area, store, keeper = setup
+    caplog.set_level(logging.INFO, "wlmd.housekeeping")
+    hk = keeper()
+    store.create("2.25.9", in_progress(STUDY, "S1"))
+    (area / "lockfile").unlink()  # the write lock cannot be taken
+    assert hk.apply_policy().failed == 1
+    assert hk.apply_policy().failed == 0, "resting: not tried on every pass"
+    (area / "lockfile").touch()
+    clock.now += 1
+    hk.apply_policy()
+    assert names(area) == ["a.wl.inprogress", "b.wl"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "MPPS 2.25.9: entry not hidden: cannot open" in warnings[0]
