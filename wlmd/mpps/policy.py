@@ -151,17 +151,21 @@ class Selected:
 
 def matches(candidate: Candidate, link: rules.Link) -> bool:
     """Study + SPS ID when the MPPS names an SPS ID; else the accession number (with the
-    study when both sides have one)."""
-    if link.sps_id:
-        return (
-            candidate.study_instance_uid == link.study_instance_uid
-            and link.sps_id in candidate.sps_ids
-        )
-    if not link.accession_number or candidate.accession_number != link.accession_number:
-        return False
-    return not candidate.study_instance_uid or (
-        candidate.study_instance_uid == link.study_instance_uid
+    study when the entry has one).
+
+    An entry without a Study Instance UID makes the modality generate one (IHE RAD
+    TF-2 4.6, RAD-6), which the entry cannot match: there the SPS ID must come with
+    the accession number, never the SPS ID alone (SPS IDs are often short counters).
+    """
+    same_study = candidate.study_instance_uid == link.study_instance_uid
+    same_accession = bool(link.accession_number) and (
+        candidate.accession_number == link.accession_number
     )
+    if link.sps_id:
+        if link.sps_id not in candidate.sps_ids:
+            return False
+        return same_study if candidate.study_instance_uid else same_accession
+    return same_accession and (not candidate.study_instance_uid or same_study)
 
 
 def select(candidates: Iterable[Candidate], link: rules.Link) -> Selected:

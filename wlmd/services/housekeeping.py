@@ -139,6 +139,8 @@ class Housekeeper:
         if action is Action.LEAVE:
             self.store.record_entry(work.uid, Done.LEFT, work.entry_name)
             return
+        if not work.entry_name:
+            self.entries.candidates()  # changed files read before the lock: queries never wait
         with self.entries.locked():
             base = work.entry_name
             if not base:  # first action on this step: find its entry

@@ -100,3 +100,11 @@ def test_a_served_and_a_hidden_copy_are_one_entry() -> None:
 def test_no_guess(candidates: list[Candidate], link: rules.Link, reason: str) -> None:
     chosen = select(candidates, link)
     assert not chosen.found and reason in chosen.reason
+
+
+def test_an_entry_without_study_uid_needs_sps_id_and_accession() -> None:
+    """The modality generated the Study Instance UID: SPS ID alone is not enough."""
+    link = rules.Link("2.25.999", "S1", "A1")
+    assert select([cand("a.wl", study="")], link).names == ("a.wl",)
+    assert not select([cand("a.wl", study="", acc="A2")], link).found
+    assert not select([cand("a.wl", study="")], rules.Link("2.25.999", "S1", "")).found
