@@ -156,7 +156,11 @@ def test_an_mpps_committed_while_wlmd_was_down_is_applied_at_start(
     with servers.wlmd(tmp_path / "data", options) as running:
         wait_for(area, ["a.wl.inprogress"])
         assert seen_by_other_station(running.port) == []
-    assert f"MPPS 2.25.704 (study {STUDY}, SPS S1): entry a.wl hidden" in running.log()
+    log = running.log()
+    assert f"MPPS 2.25.704 (study {STUDY}, SPS S1): entry a.wl hidden" in log
+    # the first scheduled run (at start) made the change: its counts line says so
+    assert "housekeeping: MPPS entries: 1 hidden, 0 unmatched; 0 entries past" in log, log
+    assert "HIDDEN^PATIENT" not in log
 
 
 @pytest.mark.parametrize(
