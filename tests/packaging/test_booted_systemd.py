@@ -104,6 +104,7 @@ assoc.release()
 
 MPPS_CLIENT = """
 import sys
+sys.path.insert(0, "/usr/lib/wlmd")
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 MPPS = "1.2.840.10008.3.1.2.3.3"
@@ -434,8 +435,10 @@ def test_mpps_entry_policy_needs_the_writable_drop_in(box: ct.Container, tmp_pat
     try:
         box.sh(
             "printf 'mpps-ae-title = WLMD\\nmpps-entry-policy = hide\\nmpps-area = WLMD\\n'"
-            " >> /etc/wlmd/wlmd.conf && systemctl restart wlmd.service"
+            " >> /etc/wlmd/wlmd.conf"
         )
+        refused = box.run(["systemctl", "restart", "wlmd.service"], check=False, timeout=60)
+        assert refused.returncode != 0, "started with a read-only storage area"
         assert wait_journal(box, "mpps-area WLMD: storage area .* is not writable", 1) >= 1
         box.sh(
             f"mkdir -p {Path(dropin).parent} && "

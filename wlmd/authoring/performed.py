@@ -57,8 +57,9 @@ class PerformedEntries:
         return [k.candidate for k in self._scan().values() if k.candidate is not None]
 
     def hide(self, base: str) -> bool:
-        """``NAME.wl`` -> ``NAME.wl.inprogress``; False when it was hidden already."""
-        if not os.path.exists(self._at(base)) and os.path.exists(self._at(base + HIDDEN_SUFFIX)):
+        """``NAME.wl`` -> ``NAME.wl.inprogress``; False when it was hidden already (or is
+        gone: the RIS removed it, there is nothing left to hide)."""
+        if not os.path.exists(self._at(base)):
             return False
         self._rename(base, base + HIDDEN_SUFFIX)
         return True

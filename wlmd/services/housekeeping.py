@@ -152,17 +152,24 @@ class Housekeeper:
                     return
                 base = _base(chosen.names[0])
             if action in (Action.HIDE, Action.KEEP):
-                self.entries.hide(base)
+                changed = self.entries.hide(base)
                 done = Done.HIDDEN if action is Action.HIDE else Done.KEPT
             elif action is Action.RESTORE:
-                self.entries.restore(base)
+                changed = self.entries.restore(base)
                 done = Done.RESTORED
             else:
-                self.entries.remove(base)
+                changed = self.entries.remove(base) > 0
                 done = Done.REMOVED
             self.store.record_entry(work.uid, done, base)
         counts.add(_PAST[action])
-        LOG.info("MPPS %s%s: entry %s %s", work.uid, _ids(work), base, _PAST[action])
+        LOG.info(
+            "MPPS %s%s: entry %s %s%s",
+            work.uid,
+            _ids(work),
+            base,
+            _PAST[action],
+            "" if changed else " (found so already)",
+        )
 
     # --- the scheduled run ----------------------------------------------------------------
     def run(self) -> Counts:

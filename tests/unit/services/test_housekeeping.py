@@ -122,14 +122,18 @@ def test_no_entry_or_two_entries_change_nothing(setup, caplog: pytest.LogCapture
     assert names(area) == ["a.wl", "b.wl", "c.wl"] and store.open_entries() == []
 
 
-def test_crash_repair_file_changed_but_not_recorded(setup) -> None:  # type: ignore[no-untyped-def]
+def test_crash_repair_file_changed_but_not_recorded(
+    setup, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
     _clock, area, store, keeper = setup
+    caplog.set_level(logging.INFO, "wlmd.housekeeping")
     store.create("2.25.5", in_progress(STUDY, "S1"))
     (area / "a.wl").rename(area / "a.wl.inprogress")  # the rename happened, the record did not
     keeper().apply_policy()
     (work,) = store.open_entries()
     assert (work.done, work.entry_name) == (Done.HIDDEN, "a.wl")
     assert names(area) == ["a.wl.inprogress", "b.wl"]
+    assert "entry a.wl hidden (found so already)" in caplog.text
 
 
 def test_completed_before_any_pass_is_hidden_then_removed(setup) -> None:  # type: ignore[no-untyped-def]
