@@ -25,6 +25,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from wlmd.authoring.files import unwritable_reason
 from wlmd.services.housekeeping import LOG, POLICY_POLL, Housekeeper
 from wlmd.services.quietpart import QuietPart
 from wlmd.services.upsdata import state_location
@@ -58,15 +59,8 @@ class HousekeepingPart(QuietPart):
         path = os.path.join(self.config.data_files_path, area.rstrip(" "))
         if not os.path.isfile(os.path.join(path, "lockfile")):
             raise OSError(f"--mpps-area {area}: no storage area {path} (with a lockfile)")
-        if not os.access(path, os.W_OK | os.X_OK) or not os.access(
-            os.path.join(path, "lockfile"), os.W_OK
-        ):
-            # access(2) also says EROFS: the packaged unit's worklist is read-only
-            # unless a drop-in adds ReadWritePaths= (systemd/wlmd.service)
-            raise OSError(
-                f"--mpps-area {area}: storage area {path} is not writable for wlmd "
-                "(group wlmd-writers; under systemd: ReadWritePaths=/var/lib/wlmd/worklist)"
-            )
+        if (why := unwritable_reason(path)) is not None:
+            raise OSError(f"--mpps-area {area}: storage area {path} is not writable: {why}")
 
     def helpers(self) -> list[tuple[str, Callable[[], int]]]:
         return [(SERVICE_NAME, lambda: run_housekeeping(self.config))]
