@@ -239,8 +239,8 @@ OPTIONS: tuple[Option, ...] = (
               "take Modality Performed Procedure Step N-CREATE/N-SET on called AE titles t"),
         value(None, "--mpps-entry-policy", "mpps_entry_policy",
               Param("[p]olicy", Choice(POLICY_NAMES)),
-              "what an MPPS does to its worklist entry: leave, hide (while IN PROGRESS), "
-              "remove (after COMPLETED), hide-remove"),
+              "what an MPPS does to its worklist entry (hide: while IN PROGRESS; "
+              "remove: after COMPLETED)"),
         value(None, "--mpps-area", "mpps_area", Param("[a]rea", Str()),
               "the storage area whose entries --mpps-entry-policy acts on"),
         value(None, "--mpps-remove-delay", "mpps_remove_delay", Param("[s]econds", Int(0)),
@@ -252,7 +252,7 @@ OPTIONS: tuple[Option, ...] = (
     *section(HOUSEKEEPING, None,
         value(None, "--housekeeping-interval", "housekeeping_interval",
               Param("[s]econds", Int(0), default_text="3600; 0 = off"),
-              "run housekeeping (purges, MPPS removals) every s seconds"),
+              "run housekeeping (--purge-after-days, --mpps-keep) every s seconds"),
         value(None, "--purge-after-days", "purge_after_days",
               Param("[n]umber", Int(0), default_text="0 = never"),
               "housekeeping removes entries whose SPS start date is over n days ago"),
