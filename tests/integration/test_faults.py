@@ -306,13 +306,17 @@ def _read_only_wrapper(directory: Path) -> list[str]:
     ]
 
 
+MPPS_POLICY = ["--mpps-ae-title", AREA, "--state-store", "STATE", "--mpps-entry-policy", "hide"]
+
+
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
         ("--hl7-port", "--hl7-port: orders cannot be written to "),
         ("--api-port", "--api-port: no storage area under "),
+        ("--mpps-area", f"--mpps-area {AREA}: storage area "),
     ],
-    ids=["hl7", "api"],
+    ids=["hl7", "api", "mpps"],
 )
 def test_writers_on_a_read_only_worklist_stop_start_up_with_one_line(
     tmp_path: Path, option: str, expected: str
@@ -323,7 +327,11 @@ def test_writers_on_a_read_only_worklist_stop_start_up_with_one_line(
     _require(mount_namespace_available(), "no private mount namespace (needs root)")
     root = tmp_path / "wl"
     make_area(root, AREA, {"a.wl": complete_entry(PatientID="RO1")})
-    options = [option, str(servers.free_port())]
+    if option == "--mpps-area":  # the MPPS entry policy renames and removes entries
+        state = str(tmp_path / "state.db")
+        options = [*(state if o == "STATE" else o for o in MPPS_POLICY), option, AREA]
+    else:
+        options = [option, str(servers.free_port())]
     env = {**os.environ, "PYTHONPATH": str(servers.REPO_ROOT)}
     command = servers.wlmd_command(options, root, servers.free_port())
     proc = subprocess.run(

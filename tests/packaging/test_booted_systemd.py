@@ -102,6 +102,29 @@ else:
 assoc.release()
 """
 
+MPPS_CLIENT = """
+import sys
+sys.path.insert(0, "/usr/lib/wlmd")
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+MPPS = "1.2.840.10008.3.1.2.3.3"
+ae = AE(ae_title="CT01")
+ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+ae.add_requested_context(MPPS)
+assoc = ae.associate("127.0.0.1", 104, ae_title="WLMD")
+assert assoc.is_established, "no association"
+step = Dataset()
+step.StudyInstanceUID, step.ScheduledProcedureStepID = sys.argv[1], sys.argv[2]
+ds = Dataset()
+ds.ScheduledStepAttributesSequence = [step]
+ds.PerformedProcedureStepID, ds.PerformedStationAETitle, ds.Modality = "PPS1", "CT01", "CT"
+ds.PerformedProcedureStepStartDate, ds.PerformedProcedureStepStartTime = "20261202", "0930"
+ds.PerformedProcedureStepStatus = "IN PROGRESS"
+status, _ = assoc.send_n_create(ds, MPPS, "2.25.9090")
+print(f"0x{status.Status:04X}")
+assoc.release()
+"""
+
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -398,6 +421,43 @@ def test_ups_state_lives_in_the_state_directory(box: ct.Container) -> None:
     finally:
         box.sh("cp /root/wlmd.conf.before-ups /etc/wlmd/wlmd.conf")
         box.run(["systemctl", "restart", "wlmd.service"])
+    assert_both_up(box)
+
+
+def test_mpps_entry_policy_needs_the_writable_drop_in(box: ct.Container, tmp_path: Path) -> None:
+    """The sandboxed unit: without ReadWritePaths the policy stops start-up with one line
+    naming the area; with the drop-in an N-CREATE hides the entry (renamed in the area)."""
+    entry = complete_entry(PatientID="MPPS-0001", ScheduledProcedureStepID="SPSB1")
+    data = base64.b64encode(write_wl(tmp_path / "e.wl", entry).read_bytes()).decode()
+    box.sh(f"echo {data} | base64 -d > {AREA}/mpps1.wl && chgrp wlmd-writers {AREA}/mpps1.wl")
+    box.sh("cp /etc/wlmd/wlmd.conf /root/wlmd.conf.before-mpps")
+    dropin = "/etc/systemd/system/wlmd.service.d/worklist-writable.conf"
+    try:
+        box.sh(
+            "printf 'mpps-ae-title = WLMD\\nmpps-entry-policy = hide\\nmpps-area = WLMD\\n'"
+            " >> /etc/wlmd/wlmd.conf"
+        )
+        refused = box.run(["systemctl", "restart", "wlmd.service"], check=False, timeout=60)
+        assert refused.returncode != 0, "started with a read-only storage area"
+        assert wait_journal(box, "mpps-area WLMD: storage area .* is not writable", 1) >= 1
+        box.sh(
+            f"mkdir -p {Path(dropin).parent} && "
+            f"printf '[Service]\\nReadWritePaths=/var/lib/wlmd/worklist\\n' > {dropin} && "
+            "systemctl daemon-reload && systemctl reset-failed wlmd.service; "
+            "systemctl restart wlmd.service"
+        )
+        wait_state(box, "wlmd.service", "active")
+        study = str(entry.StudyInstanceUID)
+        created = box.run(["python3", "-c", MPPS_CLIENT, study, "SPSB1"], check=False)
+        assert created.stdout.strip() == "0x0000", created.stderr
+        assert wait_journal(box, "entry mpps1.wl hidden", 1) == 1
+        box.run(["test", "-f", f"{AREA}/mpps1.wl.inprogress"])
+    finally:
+        box.sh(
+            f"cp /root/wlmd.conf.before-mpps /etc/wlmd/wlmd.conf && rm -f {dropin} "
+            f"{AREA}/mpps1.wl {AREA}/mpps1.wl.inprogress && systemctl daemon-reload && "
+            "systemctl reset-failed wlmd.service; systemctl restart wlmd.service"
+        )
     assert_both_up(box)
 
 

@@ -129,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument(
         "--older-than", metavar="DAYS", type=int, help="SPS start date more than DAYS ago"
     )
+    when.add_argument(
+        "--housekeeping",
+        action="store_true",
+        help="run the server's housekeeping once (MPPS entry policy, purge-after-days, mpps-keep)",
+    )
+    purge.add_argument(
+        "--config",
+        metavar="FILE",
+        default="/etc/wlmd/wlmd.conf",
+        help="with --housekeeping: the server's settings (default /etc/wlmd/wlmd.conf)",
+    )
 
     imp = sub.add_parser("import", parents=[common], help="add every file of a directory")
     imp.add_argument("directory", metavar="DIR")
@@ -350,6 +361,13 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    if args.housekeeping:
+        from wlmd.ctl import housekeeping
+
+        try:
+            return housekeeping.run(args.config)
+        except housekeeping.HousekeepingSettingsError as exc:
+            raise _usage(f"purge --housekeeping: {exc}") from None
     if args.before is not None:
         before = parse_date(args.before)
     else:

@@ -5,8 +5,9 @@ The parts: the MWL snapshot
 (:class:`~wlmd.services.mwlsnapshot.WorklistSnapshot`), always, and the UPS
 state store with its event sender (:class:`~wlmd.services.upsdata.UpsData`)
 when ``--ups-ae-title`` names called AE titles, and the REST API's socket and
-server (:class:`~wlmd.api.part.ApiPart`) with ``--api-port``; each hook is passed on to
-every part, and each part's service is an entry in the
+server (:class:`~wlmd.api.part.ApiPart`) with ``--api-port``, and the housekeeping
+child (:class:`~wlmd.services.housekeepingpart.HousekeepingPart`) when it has work;
+each hook is passed on to every part, and each part's service is an entry in the
 :class:`~wlmd.services.routing.Router`.
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Callable, Sequence
 
 from wlmd.api.part import ApiPart
 from wlmd.services.hl7intake import Hl7Data
+from wlmd.services.housekeepingpart import HousekeepingPart
+from wlmd.services.housekeepingpart import wanted as housekeeping_wanted
 from wlmd.services.mppsdata import SERVICE_NAME as MPPS_SERVICE
 from wlmd.services.mppsdata import MppsData
 from wlmd.services.mwl import WorklistService
@@ -31,9 +34,9 @@ class Catalogue:
     def __init__(self, config: Config) -> None:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
-        self._parts: list[WorklistSnapshot | UpsData | MppsData | ApiPart | Hl7Data] = [
-            self.worklist
-        ]
+        self._parts: list[
+            WorklistSnapshot | UpsData | MppsData | ApiPart | Hl7Data | HousekeepingPart
+        ] = [self.worklist]
         titled = []
         if config.ups_ae_titles:
             ups = UpsData(config)
@@ -47,6 +50,8 @@ class Catalogue:
             self._parts.append(ApiPart(config))
         if config.hl7_port:
             self._parts.append(Hl7Data(config))
+        if housekeeping_wanted(config):
+            self._parts.append(HousekeepingPart(config))
         self.router = Router(
             store, lambda log: WorklistService(config, store, log).service(), titled
         )

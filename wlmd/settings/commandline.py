@@ -223,6 +223,7 @@ def build_config(line: CommandLine) -> Config:
         raise UsageError(str(exc)) from None
     if config.ups_ae_titles or config.mpps_ae_titles:
         _check_ups(config)
+    _check_mpps_policy(config)
     if config.request_filter:
         from wlmd.services import requestfilter
 
@@ -261,6 +262,24 @@ def _check_ups(config: Config) -> None:
             upssubscribers.read(config.ups_subscribers)
         except upssubscribers.SubscriberTableError as exc:
             raise UsageError(f"bad --ups-subscribers file: {exc}") from None
+
+
+def _check_mpps_policy(config: Config) -> None:
+    """The MPPS entry policy's settings (wlmd.mpps.policy): what it needs, and
+    --mpps-keep not shorter than the removal delay (the removal needs the MPPS)."""
+    policy = config.mpps_entry_policy
+    if policy == "leave":
+        return
+    if not config.mpps_ae_titles:
+        raise UsageError(f"--mpps-entry-policy {policy} needs --mpps-ae-title")
+    if not config.mpps_area:
+        raise UsageError(f"--mpps-entry-policy {policy} needs --mpps-area")
+    removes = policy in ("remove", "hide-remove")
+    if removes and config.mpps_keep and config.mpps_keep < config.mpps_remove_delay:
+        raise UsageError(
+            f"--mpps-keep {config.mpps_keep} is shorter than --mpps-remove-delay "
+            f"{config.mpps_remove_delay}: an MPPS would be deleted before its entry is removed"
+        )
 
 
 def _option(long: str) -> Option:

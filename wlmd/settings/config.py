@@ -99,6 +99,13 @@ class Config:
     ups_event_expiry: int = 86400  # --ups-event-expiry: seconds an undelivered event is retried
     # --- MPPS (PS3.4 Annex F.7), off unless --mpps-ae-title names called AE titles
     mpps_ae_titles: tuple[str, ...] = ()  # --mpps-ae-title: called AE titles that offer MPPS
+    mpps_area: str | None = None  # --mpps-area: the storage area whose entries MPPS acts on
+    mpps_entry_policy: str = "leave"  # --mpps-entry-policy: wlmd.mpps.policy.Policy
+    mpps_remove_delay: int = 3600  # --mpps-remove-delay: seconds after COMPLETED
+    mpps_keep: int = 7 * 86400  # --mpps-keep: seconds final MPPS stay in the store; 0 = ever
+    # --- housekeeping (a helper child of the supervisor, wlmd.services.housekeeping)
+    housekeeping_interval: int = 3600  # --housekeeping-interval: seconds; 0 = off
+    purge_after_days: int = 0  # --purge-after-days: SPS start date age; 0 = never
     # --- REST API and web page (wlmd.api), off unless --api-port is given
     api_port: int | None = None  # --api-port: HTTP(S) port of the API helper child
     api_listen_address: str = "127.0.0.1"  # --api-listen-address: localhost unless configured

@@ -28,6 +28,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from wlmd.mpps.policy import POLICY_NAMES
 from wlmd.settings.config import Config, PreferredSyntax, ProcessModel, ReturnCharset
 from wlmd.settings.optiontypes import (
     Action,
@@ -55,6 +56,7 @@ UPS = "unified procedure step (wlmd extensions)"
 MPPS = "modality performed procedure step (wlmd extensions)"
 API = "REST API and web page (wlmd extensions)"
 HL7 = "HL7 order intake (wlmd extensions)"
+HOUSEKEEPING = "housekeeping (wlmd extensions)"
 
 # Order, headings and wording follow `wlmscpfs --help` (DCMTK 3.6.7), so that
 # --help reads the same to someone who knows wlmscpfs. Options setting the same
@@ -235,6 +237,25 @@ OPTIONS: tuple[Option, ...] = (
         value(None, "--mpps-ae-title", "mpps_ae_titles",
               Param("[t]itles", AeTitles(), default_text="none: no MPPS"),
               "take Modality Performed Procedure Step N-CREATE/N-SET on called AE titles t"),
+        value(None, "--mpps-entry-policy", "mpps_entry_policy",
+              Param("[p]olicy", Choice(POLICY_NAMES)),
+              "what an MPPS does to its worklist entry (hide: while IN PROGRESS; "
+              "remove: after COMPLETED)"),
+        value(None, "--mpps-area", "mpps_area", Param("[a]rea", Str()),
+              "the storage area whose entries --mpps-entry-policy acts on"),
+        value(None, "--mpps-remove-delay", "mpps_remove_delay", Param("[s]econds", Int(0)),
+              "remove a performed entry s seconds after its MPPS is COMPLETED"),
+        value(None, "--mpps-keep", "mpps_keep",
+              Param("[s]econds", Int(0), default_text="7 days; 0 = forever"),
+              "delete COMPLETED and DISCONTINUED MPPS s seconds after their final state"),
+    ),
+    *section(HOUSEKEEPING, None,
+        value(None, "--housekeeping-interval", "housekeeping_interval",
+              Param("[s]econds", Int(0), default_text="3600; 0 = off"),
+              "run housekeeping (--purge-after-days, --mpps-keep) every s seconds"),
+        value(None, "--purge-after-days", "purge_after_days",
+              Param("[n]umber", Int(0), default_text="0 = never"),
+              "housekeeping removes entries whose SPS start date is over n days ago"),
     ),
     *section(API, None,
         value(None, "--api-port", "api_port",

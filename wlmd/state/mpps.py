@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from wlmd.mpps import rules
+from wlmd.mpps import policy, rules
 from wlmd.state import codec, schema
 from wlmd.state.backends import Backend
 
@@ -49,6 +49,20 @@ class StoredMpps:
     station_ae: str
     link: rules.Link
     final_at: float | None
+
+
+@dataclass(frozen=True)
+class EntryWork:
+    """One step as the worklist entry policy sees it (:meth:`MppsRepository.open_entries`)."""
+
+    uid: str
+    status: str
+    link: rules.Link
+    final_at: float | None
+    done: policy.Done
+    #: the entry's served name once the policy found it (a crash after the file change
+    #: and before :meth:`MppsRepository.record_entry` is told by the file's state)
+    entry_name: str
 
 
 class MppsRepository:
@@ -142,6 +156,35 @@ class MppsRepository:
             return None
         uid_, status, station, study, sps, accession, final_at = rows[0]
         return StoredMpps(uid_, status, station, rules.Link(study, sps, accession), final_at)
+
+    def open_entries(self) -> list[EntryWork]:
+        """The steps whose worklist entry the policy may still act on (oldest first)."""
+        states = tuple(d.value for d in policy.OPEN)
+        with self.backend.transaction(write=False) as tx:
+            rows = tx.execute(
+                "SELECT uid, status, study_uid, sps_id, accession, final_at, entry_state,"
+                " entry_name FROM mpps WHERE entry_state IN (?, ?) ORDER BY created_at, uid",
+                states,
+            )
+        return [
+            EntryWork(
+                uid,
+                status,
+                rules.Link(study, sps, accession),
+                final_at,
+                policy.Done(state),
+                name,
+            )
+            for uid, status, study, sps, accession, final_at, state, name in rows
+        ]
+
+    def record_entry(self, uid: str, done: policy.Done, name: str) -> None:
+        """What was done to the step's entry (after the file change is durable)."""
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE mpps SET entry_state = ?, entry_name = ? WHERE uid = ?",
+                (done.value, name, uid),
+            )
 
     def purge_final(self, older_than: float) -> int:
         """Delete COMPLETED/DISCONTINUED steps whose final state is older than ``older_than`` s."""

@@ -11,7 +11,9 @@ store selects and locks on), ``subscription`` (per instance, with its
 deletion lock), ``global_subscription`` (global and filtered global, the
 filter as a data set), ``outbox`` (one row per event and subscriber: lease, attempts,
 next attempt, delivered time); from version 2 ``mpps`` (Modality Performed
-Procedure Steps, with the scheduled step they perform).
+Procedure Steps, with the scheduled step they perform); from version 3 the
+``mpps`` columns ``entry_state``/``entry_name`` (what ``--mpps-entry-policy``
+did to the worklist entry, :mod:`wlmd.mpps.policy`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX mpps_study_sps ON mpps (study_uid, sps_id)",
         "CREATE INDEX mpps_accession ON mpps (accession)",
         "CREATE INDEX mpps_final ON mpps (final_at)",
+    ],
+    [  # 2 -> 3: what the worklist entry policy did to the entry an MPPS performs
+        "ALTER TABLE mpps ADD COLUMN entry_state TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE mpps ADD COLUMN entry_name TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX mpps_entry_state ON mpps (entry_state)",
     ],
 ]
 LATEST = len(MIGRATIONS)

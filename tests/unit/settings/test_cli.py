@@ -117,6 +117,12 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--ups-keep-final", "600", "ups_keep_final", 600),
     (None, "--ups-event-expiry", "7200", "ups_event_expiry", 7200),
     (None, "--mpps-ae-title", "WLMD", "mpps_ae_titles", ("WLMD",)),
+    (None, "--mpps-entry-policy", "hide-remove", "mpps_entry_policy", "hide-remove"),
+    (None, "--mpps-area", "WLMD", "mpps_area", "WLMD"),
+    (None, "--mpps-remove-delay", "60", "mpps_remove_delay", 60),
+    (None, "--mpps-keep", "86400", "mpps_keep", 86400),
+    (None, "--housekeeping-interval", "0", "housekeeping_interval", 0),
+    (None, "--purge-after-days", "30", "purge_after_days", 30),
     (None, "--hl7-port", "2575", "hl7_port", 2575),
     (None, "--hl7-listen-address", "::1", "hl7_listen_address", "::1"),
     (None, "--hl7-area", "ORDERS", "hl7_area", "ORDERS"),
@@ -181,6 +187,8 @@ def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
         return ["+xd"]
     if long in ("--ups-ae-title", "--mpps-ae-title"):
         return ["--state-store", "ups.db"]
+    if long == "--mpps-entry-policy":
+        return ["--mpps-ae-title", "WLMD", "--state-store", "ups.db", "--mpps-area", "WLMD"]
     if long.startswith("--api-") and long != "--api-port":
         needed = ["--api-port", "8080"]
         if long.startswith("--api-tls-") and pki is not None:
