@@ -12,11 +12,9 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
+from tests.helpers.hl7 import TIMEOUT, entries, exchange, fixture, msa
 from tests.helpers.worklists import make_area, query
 from wlmd.hl7 import mllp
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "hl7"
-TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -37,35 +35,6 @@ def server(
     ]
     with servers.wlmd(root, options) as running:
         yield running, hl7_port, area
-
-
-def exchange(port: int, *chunks: bytes, replies: int = 1) -> list[bytes]:
-    """Send ``chunks`` as they are, read ``replies`` framed answers (or until close)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as conn:
-        for chunk in chunks:
-            conn.sendall(chunk)
-        decoder = mllp.Decoder()
-        answers: list[bytes] = []
-        while len(answers) < replies:
-            data = conn.recv(65536)
-            events = decoder.feed(data) if data else decoder.close()
-            answers += [e.payload for e in events if isinstance(e, mllp.Frame)]
-            if not data:
-                break
-        return answers
-
-
-def msa(ack: bytes) -> list[str]:
-    line = next(s for s in ack.split(b"\r") if s.startswith(b"MSA"))
-    return line.decode("latin-1").split("|")
-
-
-def fixture(name: str) -> bytes:
-    return (DATA / name).read_bytes()
-
-
-def entries(area: Path) -> list[str]:
-    return sorted(p.name for p in area.glob("*.wl"))
 
 
 def patients(port: int, **keys: object) -> list[str]:
