@@ -5,9 +5,11 @@ content is kept by sender (MSH-3, MSH-4) and control ID (MSH-10), the last
 :data:`REMEMBERED` of them; the same control ID again gets the same ACK and
 nothing is applied twice (a RIS resends when an ACK was lost). A refusal that
 may pass later (the area's lock held too long, the area unwritable) is not
-remembered. Across restarts, the order identity does the same work: a
-repeated NW or XO replaces the entry, a repeated cancel finds nothing and is
-accepted.
+remembered. The remembered ACKs are also written to a
+:class:`~wlmd.hl7.journal.Journal` in the area and read back at start, so a
+resend after a restart cannot undo a later XO or bring back a cancelled
+order. Beyond that memory, the order identity does what it can: a repeated
+NW or XO replaces the entry, a repeated cancel finds nothing and is accepted.
 
 No sockets here; :mod:`wlmd.services.hl7intake` calls :meth:`Intake.handle`.
 """
@@ -24,6 +26,7 @@ from wlmd.authoring.editor import AreaEditor
 from wlmd.authoring.errors import AreaProblem, AuthoringError, LockTimeout, NotFound
 from wlmd.hl7 import ack
 from wlmd.hl7 import message as m
+from wlmd.hl7.journal import Journal, Key, Remembered
 from wlmd.hl7.mapping import Rule, combined
 from wlmd.hl7.message import Header, Hl7Error, Message, read_header
 from wlmd.hl7.orders import orders_of
@@ -54,11 +57,15 @@ class Intake:
         editor: AreaEditor,
         rules: Mapping[str, Rule] | None = None,
         station_defaults: Mapping[str, str] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.editor = editor
         self.rules = combined(rules)
         self.station_defaults = dict(station_defaults or {})
-        self._acks: OrderedDict[tuple[str, str, str], Outcome] = OrderedDict()
+        self.journal = journal
+        self._acks: OrderedDict[Key, Remembered] = OrderedDict()
+        for key, record in journal.load() if journal is not None else ():
+            self._remember(key, record)
 
     def handle(self, payload: bytes) -> Outcome:
         started = time.monotonic()
@@ -84,7 +91,7 @@ class Intake:
             return Outcome(
                 seen.ack,
                 seen.message_type,
-                seen.control_id,
+                key[2],
                 seen.order_control,
                 seen.code,
                 seen.reason,
@@ -114,10 +121,19 @@ class Intake:
             m.APPLICATION_INTERNAL_ERROR,
         )
         if key[2] and not transient:
-            self._acks[key] = outcome
-            while len(self._acks) > REMEMBERED:
-                self._acks.popitem(last=False)
+            record = Remembered(body, kind, controls, code, reason)
+            self._remember(key, record)
+            if self.journal is not None:
+                self.journal.append(key, record)
+                if self.journal.due:
+                    self.journal.compact(list(self._acks.items()))
         return outcome
+
+    def _remember(self, key: Key, record: Remembered) -> None:
+        self._acks[key] = record
+        self._acks.move_to_end(key)
+        while len(self._acks) > REMEMBERED:
+            self._acks.popitem(last=False)
 
     def _apply(self, ds: object, remove: bool, group: int) -> str:
         """Write or remove one entry; a note for MSA-3, Hl7Error when it fails."""

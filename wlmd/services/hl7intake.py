@@ -27,7 +27,8 @@ from collections.abc import Callable
 from wlmd.authoring.editor import AreaEditor
 from wlmd.authoring.files import unwritable_reason
 from wlmd.hl7 import ack, mllp
-from wlmd.hl7.intake import _NO_HEADER, Intake
+from wlmd.hl7.intake import _NO_HEADER, REMEMBERED, Intake
+from wlmd.hl7.journal import Journal
 from wlmd.hl7.mapping import parse_rules
 from wlmd.hl7.message import DATA_TYPE_ERROR, Header, Hl7Error, read_header
 from wlmd.services.quietpart import QuietPart
@@ -103,7 +104,8 @@ def run_listener(data: Hl7Data) -> int:
         config.hl7_area,
         float(config.lock_timeout) if config.lock_timeout else 30.0,
     )
-    intake = Intake(editor, data.rules, dict(config.hl7_station_defaults))
+    journal = Journal.in_area(editor.path, REMEMBERED)
+    intake = Intake(editor, data.rules, dict(config.hl7_station_defaults), journal)
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
     tls = _tls_context(config)
