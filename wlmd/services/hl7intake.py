@@ -29,7 +29,7 @@ from wlmd.authoring.files import unwritable_reason
 from wlmd.hl7 import ack, mllp
 from wlmd.hl7.intake import _NO_HEADER, REMEMBERED, Intake
 from wlmd.hl7.journal import Journal
-from wlmd.hl7.mapping import parse_rules
+from wlmd.hl7.mapping import MappingError, Rule, parse_rules
 from wlmd.hl7.message import DATA_TYPE_ERROR, Header, Hl7Error, read_header
 from wlmd.services.quietpart import QuietPart
 from wlmd.settings.config import Config
@@ -41,17 +41,68 @@ FRAME_TIMEOUT = 30.0
 SERVICE_NAME = "hl7 listener"
 
 
+class Hl7SettingsError(Exception):
+    """An HL7 setting that cannot be used; ``str()`` is the one line start-up stops with."""
+
+
+def check(config: Config) -> None:
+    """Load what the listener will use, at option parsing: a bad certificate, key or
+    mapping file stops start-up with one line, not the helper child at each restart."""
+    if config.hl7_port:
+        server_context(config)
+        read_rules(config)
+
+
+def server_context(config: Config) -> ssl.SSLContext | None:
+    """The TLS context of ``--hl7-tls-cert``/``--hl7-tls-key``, None without a certificate."""
+    cert = config.hl7_tls_cert
+    if not cert:
+        if config.hl7_tls_key:
+            raise Hl7SettingsError("--hl7-tls-key only allowed with --hl7-tls-cert")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # BCP 195, as the DICOM port
+    try:
+        context.load_cert_chain(cert, config.hl7_tls_key or None)
+    except (OSError, ssl.SSLError) as exc:
+        key = f" with --hl7-tls-key {config.hl7_tls_key}" if config.hl7_tls_key else ""
+        raise Hl7SettingsError(
+            f"--hl7-tls-cert {cert}{key}: cannot use the certificate and key: {_reason(exc)}"
+        ) from None
+    return context
+
+
+def read_rules(config: Config) -> dict[str, Rule] | None:
+    """The site's ``--hl7-mapping`` rules, None without one."""
+    if not config.hl7_mapping:
+        return None
+    try:
+        with open(config.hl7_mapping, encoding="utf-8") as f:
+            return parse_rules(f.read(), config.hl7_mapping)
+    except (OSError, UnicodeError) as exc:
+        raise Hl7SettingsError(f"bad --hl7-mapping {config.hl7_mapping}: {exc}") from None
+    except MappingError as exc:
+        raise Hl7SettingsError(f"bad --hl7-mapping: {exc}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason:
+            return str(exc.reason).replace("_", " ").lower()
+        return "not a PEM certificate and unencrypted private key"  # OpenSSL's "PEM lib"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 class Hl7Data(QuietPart):
     """The catalogue part of HL7 intake: the listening socket and the helper child."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sock: socket.socket | None = None
-        rules = None
-        if config.hl7_mapping:
-            with open(config.hl7_mapping, encoding="utf-8") as f:
-                rules = parse_rules(f.read(), config.hl7_mapping)
-        self.rules = rules
+        self.rules = read_rules(config)
+        self.tls = server_context(config)
 
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         area = os.path.join(self.config.data_files_path, self.config.hl7_area)
@@ -84,16 +135,6 @@ class Hl7Data(QuietPart):
             self.sock.close()
 
 
-def _tls_context(config: Config) -> ssl.SSLContext | None:
-    cert = config.hl7_tls_cert
-    if not cert:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, config.hl7_tls_key or None)
-    return context
-
-
 def run_listener(data: Hl7Data) -> int:
     """The helper child's body: accept until SIGTERM; returns the exit status."""
     config = data.config
@@ -108,7 +149,7 @@ def run_listener(data: Hl7Data) -> int:
     intake = Intake(editor, data.rules, dict(config.hl7_station_defaults), journal)
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-    tls = _tls_context(config)
+    tls = data.tls
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     stopping = threading.Event()
@@ -157,7 +198,13 @@ def _serve(
     try:
         conn.settimeout(FRAME_TIMEOUT)
         if tls is not None:
-            conn = tls.wrap_socket(conn, server_side=True)
+            try:
+                conn = tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError) as exc:  # a plain MLLP sender on the TLS port
+                LOG.warning(
+                    "HL7 connection from %s closed: TLS handshake failed (%s)", where, _reason(exc)
+                )
+                return
         _converse(conn, where, intake, lock, config.hl7_max_size)
     except (OSError, ssl.SSLError) as exc:
         LOG.info("HL7 connection from %s ended: %s", where, exc)
@@ -170,6 +217,7 @@ def _converse(
     conn: socket.socket, where: str, intake: Intake, lock: threading.Lock, max_size: int
 ) -> None:
     decoder = mllp.Decoder(max_size)
+    messages = 0
     while True:
         conn.settimeout(FRAME_TIMEOUT if decoder.pending else IDLE_TIMEOUT)
         try:
@@ -184,6 +232,7 @@ def _converse(
                 with lock:
                     outcome = intake.handle(event.payload)
                 conn.sendall(mllp.frame(outcome.ack))
+                messages += 1
                 LOG.info(
                     "HL7 %s %s from %s: order control %s, %s%s%s (%.3f s)",
                     outcome.message_type,
@@ -213,6 +262,9 @@ def _converse(
             else:
                 _report([event], where)
         if not data:
+            LOG.info(
+                "HL7 connection from %s closed by the sender after %d message(s)", where, messages
+            )
             return
 
 

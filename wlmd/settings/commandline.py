@@ -237,6 +237,12 @@ def build_config(line: CommandLine) -> Config:
         api_settings.check(config)
     except api_settings.ApiSettingsError as exc:
         raise UsageError(str(exc)) from None
+    from wlmd.services import hl7intake
+
+    try:  # loaded now: a bad HL7 certificate or mapping stops start-up like a bad option
+        hl7intake.check(config)
+    except hl7intake.Hl7SettingsError as exc:
+        raise UsageError(str(exc)) from None
     if config.allowed_callers:
         from wlmd.services import callers  # late: it pulls in the worklist package
 
