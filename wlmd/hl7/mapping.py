@@ -31,6 +31,8 @@ from pydicom.datadict import dictionary_VR, keyword_dict
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from wlmd.hl7.message import CHARSETS
+
 DEFAULT_RULES = """\
 SpecificCharacterSet = MSH-18 as charset
 PatientID = PID-3.1
@@ -86,7 +88,6 @@ SPS_KEYWORDS = frozenset(
 )
 
 _PRIORITIES = {"S": "STAT", "A": "HIGH", "R": "ROUTINE", "P": "LOW", "C": "ROUTINE", "T": "MEDIUM"}
-_CHARSETS = {"8859/1": "ISO_IR 100", "UNICODE UTF-8": "ISO_IR 192"}
 _SOURCE = re.compile(
     r"\s*(?:'([^']*)'|([A-Z][A-Z0-9]{2}(?:\[\d+\])?-\d+(?:\[\d+\])?(?:\.\d+){0,2}))"
     r"(?:\s+as\s+([a-z]+))?\s*"
@@ -132,7 +133,8 @@ TRANSFORMS: Mapping[str, Callable[[str], str]] = {
     "time": _time,
     "sex": lambda v: v.upper() if v.upper() in ("M", "F", "O") else "",
     "priority": lambda v: _PRIORITIES.get(v.upper()[:1], "") if v else "",
-    "charset": lambda v: _CHARSETS.get(v.upper(), ""),
+    # MSH-18 by message.CHARSETS, the table that decoded the bytes: one definition
+    "charset": lambda v: CHARSETS.get(v.upper(), ("", None))[1] or "",
 }
 #: transforms that read the whole field and split its components themselves
 COMPOSITE = {"name": 0, "person": 1}

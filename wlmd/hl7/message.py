@@ -52,6 +52,11 @@ DUPLICATE_KEY_IDENTIFIER = 205
 APPLICATION_RECORD_LOCKED = 206
 APPLICATION_INTERNAL_ERROR = 207
 
+#: Formatting escapes as plain text (HL7 v2.5.1 2.7.3, 2.7.6): highlighting (\H\ \N\)
+#: dropped rather than python-hl7's "_", line breaks as a space rather than its CR,
+#: which no single-line DICOM value (LO, SH, PN) may hold (PS3.5 6.2).
+_PLAIN_TEXT = {"H": "", "N": "", ".br": " ", ".sp": " ", ".ce": " "}
+
 _PATH = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?-(\d+)(?:\[(\d+)\])?(?:\.(\d+))?(?:\.(\d+))?")
 
 
@@ -196,7 +201,7 @@ class Message:
         out = []
         pos = 0
         for match in self._hex.finditer(raw):
-            out.append(self.parsed.unescape(raw[pos : match.start()]))
+            out.append(self.parsed.unescape(raw[pos : match.start()], _PLAIN_TEXT))
             digits = match.group(1)
             try:
                 out.append(bytes.fromhex(digits).decode(self.codec))
@@ -208,7 +213,7 @@ class Message:
                     (f"hex escape \\X{digits}\\ is not valid {self.codec.upper()} bytes"),
                 ) from None
             pos = match.end()
-        out.append(self.parsed.unescape(raw[pos:]))
+        out.append(self.parsed.unescape(raw[pos:], _PLAIN_TEXT))
         return "".join(out)
 
 

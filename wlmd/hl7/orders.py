@@ -21,9 +21,10 @@ the RIS should fill (the first source of the mapping rule), not a DICOM tag.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from wlmd.hl7 import message as m
@@ -43,6 +44,7 @@ _REQUIRED_FOR_PUT = {
     "Modality": "the modality",
     "ScheduledProcedureStepStartDate": "the scheduled start (date and time)",
 }
+_TEXT_VRS = {"LT", "ST", "UT"}  # a backslash is text there (PS3.5 6.2)
 _MAX = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "UI": 64, "DA": 8, "TM": 16}
 
 
@@ -233,16 +235,40 @@ def _check(
             _where(rules, present, "RequestedProcedureDescription"),
             (f"the requested procedure (OBR-4) is empty in order group {group}"),
         )
-    for holder in (ds, sps):
-        for element in holder:
-            limit = _MAX.get(element.VR)
-            if limit and isinstance(element.value, str) and len(element.value) > limit:
-                raise Hl7Error(
-                    "AE",
-                    m.DATA_TYPE_ERROR,
-                    _where(rules, present, element.keyword),
-                    (
-                        f"{element.keyword} in order group {group} is longer than {limit} "
-                        f"characters (DICOM {element.VR})"
-                    ),
-                )
+    for keyword, element in _values(ds):
+        where = _where(rules, present, keyword)
+        if element.VM > 1 and element.VR not in _TEXT_VRS:
+            # HL7 \E\ unescaped to "\", DICOM's value delimiter (PS3.5 6.4): it would
+            # split the value in two, so the RIS is asked to leave it out
+            raise Hl7Error(
+                "AE",
+                m.DATA_TYPE_ERROR,
+                where,
+                (
+                    f"{element.keyword} in order group {group} holds a backslash (\\E\\), "
+                    f"which DICOM {element.VR} cannot carry"
+                ),
+            )
+        limit = _MAX.get(element.VR)
+        if limit and isinstance(element.value, str) and len(element.value) > limit:
+            raise Hl7Error(
+                "AE",
+                m.DATA_TYPE_ERROR,
+                where,
+                (
+                    f"{element.keyword} in order group {group} is longer than {limit} "
+                    f"characters (DICOM {element.VR})"
+                ),
+            )
+
+
+def _values(ds: Dataset, outer: str = "") -> Iterator[tuple[str, DataElement]]:
+    """Every element that is not a sequence, in the items too, with its rule's keyword
+    (``Sequence.Keyword`` in a code sequence; SPS attributes by their own)."""
+    for element in ds:
+        if element.VR == "SQ":
+            inner = "" if element.keyword == "ScheduledProcedureStepSequence" else element.keyword
+            for item in element.value:
+                yield from _values(item, inner)
+        else:
+            yield (f"{outer}.{element.keyword}" if outer else element.keyword), element
