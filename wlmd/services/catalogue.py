@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from wlmd.api.part import ApiPart
+from wlmd.services.hl7forward import Hl7ForwardPart
 from wlmd.services.hl7intake import Hl7Data
 from wlmd.services.housekeepingpart import HousekeepingPart
 from wlmd.services.housekeepingpart import wanted as housekeeping_wanted
@@ -35,7 +36,13 @@ class Catalogue:
         self.worklist = WorklistSnapshot(config)
         store = self.worklist.store
         self._parts: list[
-            WorklistSnapshot | UpsData | MppsData | ApiPart | Hl7Data | HousekeepingPart
+            WorklistSnapshot
+            | UpsData
+            | MppsData
+            | ApiPart
+            | Hl7Data
+            | HousekeepingPart
+            | Hl7ForwardPart
         ] = [self.worklist]
         titled = []
         if config.ups_ae_titles:
@@ -52,6 +59,8 @@ class Catalogue:
             self._parts.append(Hl7Data(config))
         if housekeeping_wanted(config):
             self._parts.append(HousekeepingPart(config))
+        if config.hl7_forward:
+            self._parts.append(Hl7ForwardPart(config))
         self.router = Router(
             store, lambda log: WorklistService(config, store, log).service(), titled
         )

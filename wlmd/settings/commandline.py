@@ -243,6 +243,12 @@ def build_config(line: CommandLine) -> Config:
         hl7intake.check(config)
     except hl7intake.Hl7SettingsError as exc:
         raise UsageError(str(exc)) from None
+    from wlmd.services import hl7forward
+
+    try:
+        hl7forward.destination(config)
+    except hl7forward.ForwardSettingsError as exc:
+        raise UsageError(str(exc)) from None
     if config.allowed_callers:
         from wlmd.services import callers  # late: it pulls in the worklist package
 

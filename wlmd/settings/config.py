@@ -121,4 +121,5 @@ class Config:
     hl7_station_defaults: tuple[tuple[str, str], ...] = ()  # --hl7-station-default MOD=AE,...
     hl7_tls_cert: str | None = None  # --hl7-tls-cert: MLLP over TLS
     hl7_tls_key: str | None = None  # --hl7-tls-key
+    hl7_forward: str | None = None  # --hl7-forward HOST:PORT: MPPS status to the RIS
     hl7_max_size: int = 4 * 1024 * 1024  # --hl7-max-size: bytes per message

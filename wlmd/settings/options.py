@@ -294,6 +294,9 @@ OPTIONS: tuple[Option, ...] = (
               "private key (PEM, unencrypted) for --hl7-tls-cert"),
         value(None, "--hl7-max-size", "hl7_max_size", Param("[b]ytes", Int(65536)),
               "answer AR and close the connection for a message over b bytes"),
+        value(None, "--hl7-forward", "hl7_forward",
+              Param("[h]ost:port", Str(), default_text="none: not sent"),
+              "send each MPPS status change to the RIS at h as ORM^O01 (ORC-5 IP/CM/DC)"),
     ),
 )
 # fmt: on

@@ -137,6 +137,7 @@ VALUES: list[tuple[str | None, str, str, str, Any]] = [
     (None, "--hl7-tls-cert", "{cert}", "hl7_tls_cert", "{cert}"),
     (None, "--hl7-tls-key", "{key}", "hl7_tls_key", "{key}"),
     (None, "--hl7-max-size", "1048576", "hl7_max_size", 1048576),
+    (None, "--hl7-forward", "ris.example:2575", "hl7_forward", "ris.example:2575"),
     (None, "--tls-cert", "{cert}", "tls_cert", "{cert}"),
     (None, "--tls-key", "{key}", "tls_key", "{key}"),
     (None, "--tls-ca", "{cert}", "tls_ca", "{cert}"),
@@ -189,6 +190,8 @@ def _needs(option: str, pki: dict[str, str] | None = None) -> list[str]:
         return ["--state-store", "ups.db"]
     if long == "--mpps-entry-policy":
         return ["--mpps-ae-title", "WLMD", "--state-store", "ups.db", "--mpps-area", "WLMD"]
+    if long == "--hl7-forward":
+        return ["--mpps-ae-title", "WLMD", "--state-store", "ups.db"]
     if long.startswith("--api-") and long != "--api-port":
         needed = ["--api-port", "8080"]
         if long.startswith("--api-tls-") and pki is not None:
@@ -265,6 +268,11 @@ def test_value_option_sets_field(
     ("argv", "message"),
     [
         (["--ups-ae-title", "UPS"], "--ups-ae-title needs --state-store"),
+        (["--hl7-forward", "ris:2575"], "--hl7-forward only allowed with --mpps-ae-title"),
+        (
+            ["--hl7-forward", "ris", "--mpps-ae-title", "W", "--state-store", "x.db"],
+            "bad --hl7-forward 'ris': give HOST:PORT",
+        ),
         (["--ups-ae-title", "UPS,", "--state-store", "x.db"], "'' is not an AE title"),
         (["--ups-ae-title", "A_TITLE_OF_17_CHR", "--state-store", "x.db"], "is not an AE title"),
     ],
