@@ -10,7 +10,12 @@ messages and :data:`FRAME_TIMEOUT` for the rest of a started frame. Messages
 are applied one at a time (a lock around :class:`wlmd.hl7.intake.Intake`:
 the authoring module serialises writes to the area anyway). A frame over
 ``--hl7-max-size`` gets an AR and the connection is closed. One info line per
-message: type, control ID, order control, outcome, duration.
+message: type, control ID, order control, outcome, duration; one at the end
+of each connection. The TLS certificate and key and the ``--hl7-mapping``
+rules are loaded when the options are parsed (:func:`check`), so a bad one
+stops start-up with one line rather than the helper child at every restart.
+The ACKs remembered across restarts are in ``<area>/.hl7-acks``
+(:mod:`wlmd.hl7.journal`).
 """
 
 from __future__ import annotations
