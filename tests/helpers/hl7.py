@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 from wlmd.hl7 import mllp
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hl7"
 TIMEOUT = 10.0
+
+
+def wait_listening(port: int, timeout: float = TIMEOUT) -> None:
+    """Until the HL7 port accepts: wlmd's readiness is its DICOM port, which listens
+    before the supervisor's preload binds the HL7 one (bounded, with a growing wait)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def read_acks(conn: socket.socket, replies: int = 1) -> list[bytes]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.hl7 import TIMEOUT, entries, exchange, fixture, msa
+from tests.helpers.hl7 import TIMEOUT, entries, exchange, fixture, msa, wait_listening
 from tests.helpers.worklists import make_area, query
 from wlmd.hl7 import mllp
 
@@ -34,6 +34,7 @@ def server(
         "2000000",
     ]
     with servers.wlmd(root, options) as running:
+        wait_listening(hl7_port)
         yield running, hl7_port, area
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.hl7 import TIMEOUT, exchange, fixture, msa, read_acks
+from tests.helpers.hl7 import TIMEOUT, exchange, fixture, msa, read_acks, wait_listening
 from tests.helpers.required import need
 from tests.helpers.worklists import make_area, query
 from wlmd.hl7 import mllp
@@ -69,6 +69,7 @@ def tls_server(
     options = [*OPTIONS, "--hl7-port", str(port)]
     options += ["--hl7-tls-cert", str(pki / "server.pem"), "--hl7-tls-key", str(pki / "server.key")]
     with servers.wlmd(root, options) as running:
+        wait_listening(port)
         yield running, port
 
 
@@ -144,6 +145,8 @@ def test_the_connection_limit(tmp_path: Path, wlmd_available: None) -> None:
     area = make_area(tmp_path, "WLMD", {})
     port = servers.free_port()
     with servers.wlmd(tmp_path, [*OPTIONS, "--hl7-port", str(port)]) as running:
+        wait_listening(port)  # its probe's slot freed before the 64 are opened:
+        wait_for_log(running, r"closed by the sender after 0 message")
         with contextlib.ExitStack() as stack:
             open_ = []
             for n in range(MAX_CONNECTIONS):  # each one used: its ACK proves it is served

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from tests.helpers import servers
 from tests.helpers.dcmtk import findscu
-from tests.helpers.hl7 import entries, exchange, fixture, msa
+from tests.helpers.hl7 import entries, exchange, fixture, msa, wait_listening
 from tests.helpers.worklists import make_area, query
 from wlmd.hl7 import mllp
 
@@ -49,6 +49,7 @@ def test_messages_resent_after_a_restart_change_nothing(
     gone_ca = order("RST0002", "RST-4", "CA")
     sent = [kept_nw, kept_xo, gone_nw, gone_ca]
     with servers.wlmd(tmp_path, options) as running:
+        wait_listening(hl7_port)
         first = [exchange(hl7_port, mllp.frame(m))[0] for m in sent]
         assert [msa(a)[1] for a in first] == ["AA"] * 4, running.describe()
         before = contents(area)
@@ -57,6 +58,7 @@ def test_messages_resent_after_a_restart_change_nothing(
     assert entry.ScheduledProcedureStepSequence[0].Modality == "US"
 
     with servers.wlmd(tmp_path, options) as running:
+        wait_listening(hl7_port)
         # Each resent alone, the files checked after each: the NW must not undo the XO,
         # the NW of the cancelled order must not bring it back.
         for message, ack in zip(sent, first, strict=True):
@@ -87,10 +89,12 @@ def test_the_remembered_acks_survive_a_torn_last_line(tmp_path: Path, wlmd_avail
     nw = order("TORN001", "TORN-1")
     ca = order("TORN001", "TORN-2", "CA")
     with servers.wlmd(tmp_path, options):
+        wait_listening(hl7_port)
         first = [exchange(hl7_port, mllp.frame(m))[0] for m in (nw, ca)]
     journal = area / ".hl7-acks"
     journal.write_bytes(journal.read_bytes() + b'{"sender":"MEDORA","fac')
     with servers.wlmd(tmp_path, options) as running:
+        wait_listening(hl7_port)
         again = [exchange(hl7_port, mllp.frame(m))[0] for m in (nw, ca)]
         assert again == first
         assert entries(area) == []
