@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -144,6 +145,22 @@ WARM_UP = 5
 POLL_CYCLES = 100
 
 
+#: wlmscpfs phases ``--wlmscpfs-skip`` can leave out (the per-query-file-read cost
+#: makes them hours at 1,000,000): poll cycles + C-FINDs on an open association,
+#: and the throughput runs
+SKIPPABLE = ("poll", "throughput")
+
+
+@dataclass(frozen=True)
+class ReferenceCaps:
+    """Sample caps and skipped phases for wlmscpfs (None: as for wlmd)."""
+
+    repeat: int | None = None
+    repeat_all: int | None = None
+    visibility_repeat: int | None = None
+    skip: frozenset[str] = frozenset()
+
+
 @dataclass
 class Settings:
     sizes: list[int]
@@ -165,6 +182,24 @@ class Settings:
     run_dir: Path
     #: poll cycles, C-FINDs on an open association (and twice as many C-ECHOs)
     poll_cycles: int = POLL_CYCLES
+    #: per-server caps (wlmscpfs reads every file per query: ~30 s each at 1,000,000)
+    reference: ReferenceCaps = ReferenceCaps()
+
+    def for_server(self, variant: Variant) -> Settings:
+        """These settings with wlmscpfs's caps applied when ``variant`` is wlmscpfs."""
+        if variant.kind != "wlmscpfs":
+            return self
+        caps = self.reference
+
+        def cap(value: int, limit: int | None) -> int:
+            return value if limit is None else max(1, min(value, limit))
+
+        return dataclasses.replace(
+            self,
+            repeat=cap(self.repeat, caps.repeat),
+            repeat_all=cap(self.repeat_all, caps.repeat_all),
+            visibility_repeat=cap(self.visibility_repeat, caps.visibility_repeat),
+        )
 
 
 # --------------------------------------------------------------------------- processes
@@ -691,8 +726,11 @@ class Measure:
         pool = self.db.queries["patient_id"]
         latencies: list[float] = []
         fails = Failures()
+        deadline = time.monotonic() + self.s.series_budget
         with self.open() as assoc:
             for j in range(count + WARM_UP):
+                if j > WARM_UP and time.monotonic() > deadline:
+                    break
                 try:
                     keys = identifier(pool[j % len(pool)])
                     result = assoc.find(keys, deadline_s=self.s.io_timeout)
@@ -914,8 +952,16 @@ def _throughput_client(
 
 def measure_server(server: Server, db: mwlgen.Database, s: Settings) -> dict[str, Any]:
     """Every measurement of one running server; a failing phase is recorded, not fatal."""
+    s = s.for_server(server.variant)
+    skip = s.reference.skip if server.variant.kind == "wlmscpfs" else frozenset()
     m = Measure(server, db, s)
     res: dict[str, Any] = {"variant": server.variant.label, "argv": server.argv}
+    res["samples_asked"] = {
+        "repeat": s.repeat,
+        "repeat_all": s.repeat_all,
+        "visibility_repeat": s.visibility_repeat,
+        "skipped": sorted(skip),
+    }
     errors: list[str] = []
     label = f"N={db.n} {server.variant.label}"
 
@@ -939,20 +985,25 @@ def measure_server(server: Server, db: mwlgen.Database, s: Settings) -> dict[str
         progress(f"{label}: match-all")
         res["match_all"] = phase("match-all", lambda: m.series("match_all", [{}], s.repeat_all))
         res["association_setup"] = {**summary(m.setups), "samples": len(m.setups)}
-        progress(f"{label}: poll cycles, C-FIND on an open association, C-ECHO associations")
+        what = "poll cycles, C-FIND on an open association, C-ECHO associations"
+        progress(f"{label}: {'C-ECHO associations' if 'poll' in skip else what}")
         cycles = max(s.repeat, s.poll_cycles)
-        res["poll_cycle"] = phase("poll cycle", lambda: m.poll_cycles(cycles))
-        res["open_find"] = phase("open association", lambda: m.open_association_finds(cycles))
+        if "poll" not in skip:
+            res["poll_cycle"] = phase("poll cycle", lambda: m.poll_cycles(cycles))
+            res["open_find"] = phase("open association", lambda: m.open_association_finds(cycles))
         res["echo"] = phase("C-ECHO associations", lambda: m.echo_associations(2 * cycles))
         mem["worker"] = phase("worker memory", m.worker_memory)
         throughput = {}
-        for c in s.concurrency:
+        for c in [] if "throughput" in skip else s.concurrency:
             phase(f"settle before throughput {c}", lambda: settle(server))
             progress(f"{label}: throughput, {c} concurrent associations, {s.duration:g}s")
             throughput[str(c)] = phase(f"throughput {c}", lambda c=c: m.throughput(c))
             mem[f"supervisor_after_throughput_{c}"] = memory(server.pid)
         res["throughput"] = throughput
-        res["settle_after_throughput_s"] = phase("settle after throughput", lambda: settle(server))
+        if throughput:
+            res["settle_after_throughput_s"] = phase(
+                "settle after throughput", lambda: settle(server)
+            )
         progress(f"{label}: visibility")
         res["visibility_new"] = phase(
             "visibility new", lambda: m.visibility(False, s.visibility_repeat, 1)
@@ -1297,6 +1348,25 @@ QUICK = {
     "visibility_repeat": 1,
     "series_budget": 15.0,
 }
+#: One run at 1,000,000 entries in ~40 minutes of machine time (issue 16 item 4):
+#: wlmscpfs reads and matches every file for every query (~30 s each there), so it
+#: gets 2 samples per selective kind, 1 match-all, 1 visibility sample per kind and
+#: no poll/open-association/throughput series (those would take hours); wlmd's
+#: first start is a full parse (~0.5 ms a file: ~8-14 min), hence the timeouts.
+SCALE = {
+    "sizes": "1000000",
+    "repeat": 10,
+    "repeat_all": 2,
+    "visibility_repeat": 3,
+    "visibility_timeout": 150.0,
+    "io_timeout": 300.0,
+    "series_budget": 300.0,
+    "start_timeout": 1800.0,
+    "wlmscpfs_repeat": 2,
+    "wlmscpfs_repeat_all": 1,
+    "wlmscpfs_visibility_repeat": 1,
+    "wlmscpfs_skip": ",".join(SKIPPABLE),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1334,10 +1404,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--workdir", type=Path, default=DEFAULT_WORKDIR,
         help="databases (cached) and logs (default: %(default)s)")  # fmt: skip
     add("--keep", action="store_true", help="keep this run's logs even when all went well")
+    add("--wlmscpfs-repeat", type=int, metavar="N", help="cap on wlmscpfs's --repeat")
+    add("--wlmscpfs-repeat-all", type=int, metavar="N", help="cap on wlmscpfs's --repeat-all")
+    add("--wlmscpfs-visibility-repeat", type=int, metavar="N",
+        help="cap on wlmscpfs's --visibility-repeat")  # fmt: skip
+    add("--wlmscpfs-skip", default="", metavar="PHASES",
+        help=f"wlmscpfs phases left out, comma-separated: {', '.join(SKIPPABLE)}")  # fmt: skip
     add("--quick", action="store_true", help="N=200, few samples, short runs (CI smoke)")
+    add("--scale", action="store_true",
+        help="N=1,000,000 in ~40 min: wlmscpfs capped (2 samples a kind, 1 match-all, "
+        "no poll/throughput series), long timeouts; other options still override")  # fmt: skip
     pre, _ = parser.parse_known_args(argv)
     if pre.quick:
         parser.set_defaults(**QUICK)
+    if pre.scale:
+        parser.set_defaults(**SCALE)
     return parser.parse_args(argv)
 
 
@@ -1347,6 +1428,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
         concurrency = [int(x) for x in args.concurrency.split(",") if x.strip()]
         variants = parse_variants(args.variants or args.servers, args.wlmd_option)
+        skip = frozenset(filter(None, (x.strip() for x in args.wlmscpfs_skip.split(","))))
+        if skip - set(SKIPPABLE):
+            raise ValueError(f"--wlmscpfs-skip: unknown phases {sorted(skip - set(SKIPPABLE))}")
     except ValueError as exc:
         print(f"bench/run.py: {exc}", file=sys.stderr)
         return 2
@@ -1376,6 +1460,9 @@ def main(argv: list[str] | None = None) -> int:
         allow_all_interfaces=args.allow_all_interfaces,
         workdir=workdir,
         run_dir=run_dir,
+        reference=ReferenceCaps(
+            args.wlmscpfs_repeat, args.wlmscpfs_repeat_all, args.wlmscpfs_visibility_repeat, skip
+        ),
     )
     json_path = args.json or REPO_ROOT / "bench" / "out" / f"run-{stamp}.json"
     progress(f"variants: {', '.join(v.label for v in variants)}; sizes: {sizes}; in {run_dir}")
