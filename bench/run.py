@@ -3,6 +3,7 @@
     python bench/run.py                                  # N = 1,000 / 10,000 / 100,000
     python bench/run.py --sizes 1000,10000 --json out.json
     python bench/run.py --quick                          # N = 200, seconds (CI smoke)
+    python bench/run.py --scale                          # N = 1,000,000, ~40 min
     python bench/run.py --variants wlmd,wlmd:--no-index,wlmscpfs
 
 For each N, a database of N complete worklist files is generated (bench/mwlgen.py:
