@@ -38,3 +38,32 @@ def test_restart_bench_small(tmp_path: Path) -> None:
     assert changed["wlmd"]["parsed_again"] == N // 100
     assert changed["wlmd"]["matches"] == changed["wlmscpfs"]["matches"] == 1
     assert "restart → first answer" in proc.stdout
+
+
+def test_restart_bench_reuses_a_kept_cache(tmp_path: Path) -> None:
+    """``--cache FILE``: the first run writes FILE, the next restarts on it without a full parse."""
+    require_dcmtk("wlmscpfs")
+    cache = tmp_path / "kept" / "worklist.snapshot"
+    blocks = []
+    with tempfile.TemporaryDirectory(prefix="rb-", dir="/tmp") as work:
+        for round_ in (1, 2):
+            out = tmp_path / f"restart-{round_}.json"
+            argv = [sys.executable, str(REPO_ROOT / "bench" / "restart.py"), "--sizes", str(N)]
+            argv += ["--repeat", "1", "--workdir", work, "--json", str(out)]
+            argv += ["--cache", str(cache)]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            blocks.append(json.loads(out.read_text())["sizes"][str(N)])
+            assert cache.is_file()
+    assert blocks[0]["wlmd_no_cache"]["parsed_again"] is None  # written by the first run
+    assert blocks[1]["wlmd_no_cache"] is None  # left out: the cache was there
+    assert [s["parsed_again"] for s in blocks[1]["wlmd_restart"]] == [0]
+    assert blocks[1]["wlmd_restart"][0]["matches"] == 1
+    assert "first start, no cache (s)" in proc.stdout
+
+
+def test_restart_bench_cache_takes_one_size() -> None:
+    argv = [sys.executable, str(REPO_ROOT / "bench" / "restart.py"), "--sizes", "300,600"]
+    proc = subprocess.run([*argv, "--cache", "/nonexistent/c"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2 and "--cache takes one size" in proc.stderr
