@@ -95,7 +95,7 @@ def test_scale_profile_and_overrides() -> None:
     args = run.parse_args(["--scale"])
     assert args.sizes == "1000000"
     assert (args.wlmscpfs_repeat, args.wlmscpfs_repeat_all) == (2, 1)
-    assert args.wlmscpfs_skip == "poll,throughput"
+    assert args.wlmscpfs_skip == "poll,throughput,visibility"
     assert args.start_timeout >= 1200  # wlmd's first full parse at 1M: ~8-14 min
     args = run.parse_args(["--scale", "--sizes", "5000", "--wlmscpfs-repeat", "4"])
     assert (args.sizes, args.wlmscpfs_repeat) == ("5000", 4)

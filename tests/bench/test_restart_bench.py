@@ -57,7 +57,9 @@ def test_restart_bench_reuses_a_kept_cache(tmp_path: Path) -> None:
             assert cache.is_file()
     assert blocks[0]["wlmd_no_cache"]["parsed_again"] is None  # written by the first run
     assert blocks[1]["wlmd_no_cache"] is None  # left out: the cache was there
-    assert [s["parsed_again"] for s in blocks[1]["wlmd_restart"]] == [0]
+    # the first run put the 1 % it changed back after the cache was last written:
+    # exactly those are parsed again, nothing else
+    assert [s["parsed_again"] for s in blocks[1]["wlmd_restart"]] == [N // 100]
     assert blocks[1]["wlmd_restart"][0]["matches"] == 1
     assert "first start, no cache (s)" in proc.stdout
 
