@@ -72,8 +72,9 @@ class _Postings:
             if held == slot:
                 del self.map[value]
             return
-        if slot in held:
-            held.remove(slot)
+        at = _position(held, slot)
+        if at >= 0:
+            del held[at]
         if len(held) == 1:
             self.map[value] = held[0]
 
@@ -88,6 +89,33 @@ class _Postings:
         if held is None:
             return ()
         return (held,) if isinstance(held, int) else held
+
+
+#: Postings longer than this are searched as bytes (see :func:`_position`).
+_SCAN_AS_BYTES = 512
+
+
+def _position(held: array[int], slot: int) -> int:
+    """Where ``slot`` is in ``held``, or -1.
+
+    ``slot in held`` / ``held.remove(slot)`` turn every element into a Python int
+    as they go: 3.6 ms for a posting of 170,000 slots (one modality's entries at
+    1,000,000), twice per changed file and big posting, which made a restart
+    after 10,000 changes 6-7 ms a file. A search of the array's bytes for the
+    slot's four bytes (kept only at an element boundary) is ~7x faster.
+    """
+    if len(held) <= _SCAN_AS_BYTES:
+        try:
+            return held.index(slot)
+        except ValueError:
+            return -1
+    data = held.tobytes()
+    needle = array(held.typecode, (slot,)).tobytes()
+    size = held.itemsize
+    at = data.find(needle)
+    while at != -1 and at % size:
+        at = data.find(needle, at + 1)
+    return -1 if at == -1 else at // size
 
 
 def _key_values(entry: WorklistEntry, tag: int, vr: str, in_sps: bool) -> set[str]:

@@ -275,3 +275,23 @@ def test_no_index_still_sees_changes(tmp_path: Path) -> None:
     assert _ids(area) == ["A"]
     write_wl(root / "AE" / "b.wl", complete_entry(PatientID="B"))
     assert _ids(area) == ["A", "B"]
+
+
+@pytest.mark.parametrize("size", [3, 600, 5000])
+def test_posting_position_finds_each_slot_only_at_an_element_boundary(size: int) -> None:
+    from array import array
+
+    from wlmd.worklist.index import _position
+
+    rng = random.Random(size)
+    slots = rng.sample(range(1 << 24), size)
+    held = array("I", slots)
+    for at in [0, size - 1, *rng.sample(range(size), min(size, 50))]:
+        assert _position(held, slots[at]) == at
+    absent = next(n for n in range(1 << 24, 1 << 25) if n not in set(slots))
+    assert _position(held, absent) == -1
+    # bytes of a value spanning two elements: 0x00000100, 0x00000000 hold
+    # 00 01 00 00 00 00 00 00, where 0x00000001 appears at byte offset 1
+    straddle = array("I", [0x100, 0] * (size // 2 + 1))
+    assert _position(straddle, 1) == -1
+    assert _position(straddle, 0) == 1
