@@ -24,12 +24,9 @@ patient data.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import select
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -37,6 +34,7 @@ from collections.abc import Callable
 from wlmd.hl7 import ack, mllp
 from wlmd.hl7.status import ORDER_STATUS, status_message
 from wlmd.services.quietpart import QuietPart
+from wlmd.services.stopsignal import StopSignal
 from wlmd.services.upsdata import state_location
 from wlmd.settings.config import Config
 from wlmd.state import codec
@@ -96,27 +94,18 @@ def run_forwarder(config: Config, target: tuple[str, int]) -> int:
     location = state_location(config)
     assert location is not None, "--mpps-ae-title needs a state store"
     backend = open_backend(location)
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda _s, _f: stopping.append(True))
-
-    def pause(seconds: float) -> None:
-        if not stopping and select.select([wake_r], [], [], seconds)[0]:
-            with contextlib.suppress(OSError):
-                os.read(wake_r, 512)
-
+    stop = StopSignal()
     path = cursor_path(config)
     cursor = _load_cursor(path) or (time.time(), "")
     _save_cursor(path, cursor)
     where = f"{target[0]}:{target[1]}"
     LOG.info("HL7 forwarder: MPPS status changes to %s", where)
     failures = 0
-    while not stopping:
+    while not stop.requested:
         rows = _changed(backend, cursor, time.time() - SETTLE)
         failed = False
         for uid, status, updated_at, data in rows:
-            if stopping:
+            if stop.requested:
                 break
             if status in ORDER_STATUS:
                 started = time.monotonic()
@@ -129,7 +118,7 @@ def run_forwarder(config: Config, target: tuple[str, int]) -> int:
                         "HL7 forward of MPPS %s %s to %s failed: %s; retry in %g s",
                         uid, status, where, exc, delay,
                     )  # fmt: skip
-                    pause(delay)
+                    stop.wait(delay)
                     failed = True
                     break
                 failures = 0
@@ -141,7 +130,7 @@ def run_forwarder(config: Config, target: tuple[str, int]) -> int:
             cursor = (updated_at, uid)
             _save_cursor(path, cursor)
         if not failed and len(rows) < BATCH:
-            pause(POLL)
+            stop.wait(POLL)
     backend.close()
     return 0
 

@@ -18,16 +18,14 @@ run is at start (what fell due while wlmd was down), then every interval.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
-import signal
 import time
 from collections.abc import Callable
 
 from wlmd.authoring.files import unwritable_reason
 from wlmd.services.housekeeping import LOG, POLICY_POLL, Housekeeper
 from wlmd.services.quietpart import QuietPart
+from wlmd.services.stopsignal import StopSignal
 from wlmd.services.upsdata import state_location
 from wlmd.settings.config import Config
 from wlmd.state.backends import open_backend
@@ -74,7 +72,7 @@ def open_store(config: Config) -> MppsRepository | None:
 
 def run_housekeeping(config: Config, clock: Callable[[], float] = time.monotonic) -> int:
     """The helper child's body: policy passes and scheduled runs until SIGTERM."""
-    stop = _Stop()
+    stop = StopSignal()
     keeper = Housekeeper(config, open_store(config))
     interval = float(config.housekeeping_interval)
     policy_on = keeper.entries is not None
@@ -100,24 +98,3 @@ def run_housekeeping(config: Config, clock: Callable[[], float] = time.monotonic
             wait = min(wait, max(0.0, next_run - clock()))
         stop.wait(wait)
     return 0
-
-
-class _Stop:
-    """SIGTERM as a flag, and a wait that ends on it."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(write)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, _signum: int, _frame: object) -> None:
-        self.requested = True
-
-    def wait(self, timeout: float) -> None:
-        if self.requested:
-            return
-        readable, _, _ = select.select([self._read], [], [], timeout)
-        if readable:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._read, 4096)

@@ -36,8 +36,6 @@ import fcntl
 import logging
 import mmap
 import os
-import select
-import signal
 import socket
 import sqlite3
 import ssl
@@ -47,6 +45,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from wlmd.services.stopsignal import StopSignal
 from wlmd.services.upsdelivery import (
     EVENT_NAMES,
     AssociationFailed,
@@ -83,26 +82,6 @@ def run_event_sender(ups: UpsData, announced: mmap.mmap | None = None) -> int:
     stop = StopSignal()
     sender = Sender(ups.store, ups.subscribers, ups.config)
     return sender.run(stop, announced)
-
-
-class StopSignal:
-    """SIGTERM as a flag plus a descriptor to wait on (the signal's wakeup fd)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._read, write = _pipe()
-        signal.set_wakeup_fd(write)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, _signum: int, _frame: object) -> None:
-        self.requested = True
-
-    def wait(self, timeout: float, also: int) -> None:
-        """Until SIGTERM, ``also`` is readable, or ``timeout`` seconds."""
-        readable, _, _ = select.select([self._read, also], [], [], max(0.0, timeout))
-        for fd in readable:
-            with contextlib.suppress(BlockingIOError):
-                os.read(fd, 4096)
 
 
 class Throttle:
