@@ -36,7 +36,7 @@ from wlmd.authoring.errors import AreaProblem, NotFound
 from wlmd.authoring.selection import Selection
 from wlmd.worklist import keys
 from wlmd.worklist.entry import WorklistEntry
-from wlmd.worklist.layout import LOCKFILE_NAME, WORKLIST_SUFFIX, is_valid_area_name
+from wlmd.worklist.layout import WORKLIST_SUFFIX, storage_area_names
 
 _SERIAL = threading.Lock()
 _ORDER_ID = re.compile(r"order-[0-9a-f]{32}")
@@ -94,16 +94,9 @@ class Areas:
     def names(self) -> list[str]:
         """The storage areas: directories with a lockfile whose name can be a called AE title."""
         try:
-            with os.scandir(self.root) as it:
-                found = [
-                    e.name
-                    for e in it
-                    if e.is_dir() and is_valid_area_name(e.name)
-                    and os.path.exists(os.path.join(e.path, LOCKFILE_NAME))
-                ]  # fmt: skip
+            return storage_area_names(self.root)
         except OSError as exc:
             raise AreaProblem(f"cannot read the data files path: {exc.strerror}") from exc
-        return sorted(found)
 
     @contextmanager
     def editor(self, area: str) -> Iterator[AreaEditor]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from wlmd.authoring.files import unwritable_reason
 from wlmd.services.quietpart import QuietPart
 from wlmd.settings.config import Config
+from wlmd.worklist.layout import storage_area_names
 
 
 class ApiPart(QuietPart):
@@ -54,14 +55,9 @@ class ApiPart(QuietPart):
         to every write): usually the packaged unit's read-only sandbox."""
         root = self.config.data_files_path
         try:
-            names = sorted(os.listdir(root))
+            areas = [os.path.join(root, name) for name in storage_area_names(root)]
         except OSError:
             return  # the worklist's own checks report a missing data files path
-        areas = [
-            os.path.join(root, n)
-            for n in names
-            if os.path.isfile(os.path.join(root, n, "lockfile"))
-        ]
         reasons = [why for area in areas if (why := unwritable_reason(area)) is not None]
         if areas and len(reasons) == len(areas):
             if self.sock is not None:

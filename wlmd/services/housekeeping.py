@@ -39,7 +39,7 @@ from wlmd.authoring.performed import PerformedEntries
 from wlmd.mpps.policy import HIDDEN_SUFFIX, Action, Done, Policy, decide, select
 from wlmd.settings.config import Config
 from wlmd.state.mpps import EntryWork, MppsRepository
-from wlmd.worklist.layout import LOCKFILE_NAME
+from wlmd.worklist.layout import storage_area_names
 
 LOG = logging.getLogger("wlmd.housekeeping")
 
@@ -187,7 +187,13 @@ class Housekeeper:
 
     def _purge(self, before: _dt.date, counts: Counts) -> int:
         removed = 0
-        for area in storage_areas(self.config.data_files_path):
+        try:
+            areas = storage_area_names(self.config.data_files_path)
+        except OSError as exc:
+            counts.failed += 1
+            LOG.warning("housekeeping: %s not purged: %s", self.config.data_files_path, exc)
+            return 0
+        for area in areas:
             path = os.path.join(self.config.data_files_path, area)
             try:
                 removed += len(
@@ -198,19 +204,6 @@ class Housekeeper:
                 counts.failed += 1
                 LOG.warning("housekeeping: storage area %s not purged: %s", area, exc.reason)
         return removed
-
-
-def storage_areas(data_files_path: str) -> list[str]:
-    """The storage areas under ``-dfp``: directories with a lockfile."""
-    try:
-        with os.scandir(data_files_path) as it:
-            return sorted(
-                e.name
-                for e in it
-                if e.is_dir() and os.path.isfile(os.path.join(e.path, LOCKFILE_NAME))
-            )
-    except OSError:
-        return []
 
 
 def _base(name: str) -> str:

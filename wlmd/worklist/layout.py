@@ -7,6 +7,7 @@ than answer "nothing scheduled" when an area cannot be used.
 
 from __future__ import annotations
 
+import os
 import re
 
 LOCKFILE_NAME = "lockfile"
@@ -22,6 +23,19 @@ def is_valid_area_name(called_ae_title: str) -> bool:
     """True if the called AE title can name a storage area (no path tricks)."""
     name = called_ae_title.strip(" ")
     return bool(name) and _AREA_NAME.fullmatch(called_ae_title.rstrip(" ")) is not None
+
+
+def storage_area_names(data_files_path: str) -> list[str]:
+    """The storage areas under ``data_files_path``, sorted: directories with a
+    lockfile whose name can be a called AE title. OSError if it cannot be listed."""
+    with os.scandir(data_files_path) as it:
+        return sorted(
+            e.name
+            for e in it
+            if e.is_dir()
+            and is_valid_area_name(e.name)
+            and os.path.exists(os.path.join(e.path, LOCKFILE_NAME))
+        )
 
 
 class AreaUnavailable(Exception):
