@@ -240,13 +240,12 @@ class Responder:
 
     def send(self, command_set: bytes, data_set: bytes | None = None) -> None:
         """Queue one response (written in batches); looks for a C-CANCEL at each batch."""
-        if data_set is not None:
-            if self.writer.add_message(command_set, data_set):  # a batch went out
-                self._poll()
-            return
-        before = len(self.writer.buffer)
-        self.writer.add(command_set, is_command=True)
-        if len(self.writer.buffer) < before + len(command_set):  # a batch went out
+        writes = self.writer.writes
+        if data_set is None:
+            self.writer.add(command_set, is_command=True)
+        else:
+            self.writer.add_message(command_set, data_set)
+        if self.writer.writes != writes:  # a batch went out
             self._poll()
 
     def flush(self) -> None:
