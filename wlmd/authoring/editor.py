@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from wlmd.authoring import compose, files
 from wlmd.authoring.errors import AreaProblem, AuthoringError, BadInput, NotFound
 from wlmd.authoring.locking import DEFAULT_LOCK_TIMEOUT, write_locked
-from wlmd.authoring.selection import Selection
+from wlmd.authoring.selection import Selection, sps_start_date
 from wlmd.authoring.verdict import judge_file, require_served
 from wlmd.worklist import keys
 from wlmd.worklist.entry import WorklistEntry, WorklistFileError, load_entry
@@ -218,7 +218,7 @@ class AreaEditor:
                     entry = load_entry(os.path.join(self.path, name), name)
                 except WorklistFileError:
                     continue
-                date = _sps_date(entry)
+                date = sps_start_date(entry)
                 if date and date < limit:
                     names.append(name)
             for name in names:
@@ -379,8 +379,3 @@ def _values(path: str, name: str) -> dict[str, str]:
         if isinstance(raw, bytes):
             values[keyword] = raw.decode("latin-1").strip()
     return values
-
-
-def _sps_date(entry: WorklistEntry) -> str:
-    views = entry.sps_text or []
-    return (views[0].get(keys.SPS_START_DATE) or "").strip() if views else ""

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from wlmd.authoring import files
 from wlmd.authoring.errors import AreaProblem
 from wlmd.authoring.locking import DEFAULT_LOCK_TIMEOUT, write_locked
+from wlmd.authoring.selection import sps_start_date
 from wlmd.mpps.policy import HIDDEN_SUFFIX, Candidate
 from wlmd.worklist import keys
-from wlmd.worklist.entry import WorklistEntry, WorklistFileError, load_entry
+from wlmd.worklist.entry import WorklistFileError, load_entry
 from wlmd.worklist.layout import WORKLIST_SUFFIX
 
 _ACCESSION = keys.tag("AccessionNumber")
@@ -152,15 +153,10 @@ def _read(path: str, name: str, signature: tuple[int, int, int]) -> _Known:
         tuple(s for s in sps_ids if s),
         _text(entry.elements.get(_ACCESSION)),
     )
-    return _Known(signature, candidate, _sps_date(entry))
+    return _Known(signature, candidate, sps_start_date(entry))
 
 
 def _text(raw: object) -> str:
     if isinstance(raw, bytes):
         return raw.decode("latin-1").strip(" \x00")
     return ""
-
-
-def _sps_date(entry: WorklistEntry) -> str:
-    views = entry.sps_text or []
-    return (views[0].get(keys.SPS_START_DATE) or "").strip() if views else ""

@@ -57,6 +57,12 @@ class Selection:
         )
 
 
+def sps_start_date(entry: WorklistEntry) -> str:
+    """The first SPS item's start date as the server reads it (YYYYMMDD), or ""."""
+    views = entry.sps_text or []
+    return (views[0].get(keys.SPS_START_DATE) or "").strip() if views else ""
+
+
 _DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 
 
