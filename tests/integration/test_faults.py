@@ -59,8 +59,8 @@ def _require(ok: bool, message: str) -> None:
     pytest.skip(message)
 
 
-def _tmpfs_wrapper(directory: Path, size: int) -> list[str]:
-    """Prefix: new mount namespace, a ``size``-byte tmpfs over ``directory``, then exec."""
+def _mount_wrapper(directory: Path, mounts: str) -> list[str]:
+    """Prefix: a new mount namespace, the shell's ``mounts`` on ``$0`` (``directory``), exec."""
     return [
         "unshare",
         "--mount",
@@ -68,9 +68,14 @@ def _tmpfs_wrapper(directory: Path, size: int) -> list[str]:
         "private",
         "sh",
         "-c",
-        f'mount -t tmpfs -o size={size},mode=0755 tmpfs "$0" && exec "$@"',
+        f'{mounts} && exec "$@"',
         str(directory),
     ]
+
+
+def _tmpfs_wrapper(directory: Path, size: int) -> list[str]:
+    """Prefix: new mount namespace, a ``size``-byte tmpfs over ``directory``, then exec."""
+    return _mount_wrapper(directory, f'mount -t tmpfs -o size={size},mode=0755 tmpfs "$0"')
 
 
 @functools.cache
@@ -294,16 +299,7 @@ def test_unlistable_storage_area_fails_the_query_instead_of_looking_empty(
 def _read_only_wrapper(directory: Path) -> list[str]:
     """Prefix: new mount namespace with ``directory`` bind-mounted read-only, then exec
     (what the packaged unit's ProtectSystem=strict does to the worklist)."""
-    return [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"',
-        str(directory),
-    ]
+    return _mount_wrapper(directory, 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0"')
 
 
 MPPS_POLICY = ["--mpps-ae-title", AREA, "--state-store", "STATE", "--mpps-entry-policy", "hide"]
