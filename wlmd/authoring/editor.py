@@ -27,7 +27,7 @@ from wlmd.authoring.locking import DEFAULT_LOCK_TIMEOUT, write_locked
 from wlmd.authoring.selection import Selection, sps_start_date
 from wlmd.authoring.verdict import judge_file, require_served
 from wlmd.worklist import keys
-from wlmd.worklist.entry import WorklistEntry, WorklistFileError, load_entry
+from wlmd.worklist.entry import Item, WorklistEntry, WorklistFileError, load_entry
 from wlmd.worklist.layout import LOCKFILE_NAME, WORKLIST_SUFFIX, AreaUnavailable, is_valid_area_name
 from wlmd.worklist.lockfile import read_locked
 
@@ -371,7 +371,7 @@ def _values(path: str, name: str) -> dict[str, str]:
         return {}
     values = {}
     for keyword, (tag, in_sps) in _USED_TAGS.items():
-        holder = entry.elements
+        holder: Item = entry.elements
         if in_sps:
             items = entry.sequence(keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE) or [{}]
             holder = items[0] if items else {}

@@ -1,8 +1,9 @@
 """One worklist file, parsed once into a compact record.
 
 A :class:`WorklistEntry` keeps the raw value bytes of every attribute (so
-responses carry exactly what the RIS wrote, as with wlmscpfs) and the decoded
-text of the matching keys (so matching never re-parses DICOM). Loading and
+responses carry exactly what the RIS wrote, as with wlmscpfs), packed into
+one blob with a shared layout (:mod:`wlmd.worklist.packed`), and decodes the
+matching keys when asked (so matching never re-parses DICOM). Loading and
 the completeness check of PS3.4 Table K.6-1 live here; I/O is limited to
 reading the one file.
 """
@@ -10,7 +11,6 @@ reading the one file.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
@@ -20,30 +20,82 @@ from pydicom.tag import Tag
 
 from wlmd.worklist import keys
 from wlmd.worklist.charset import decode
+from wlmd.worklist.packed import Item, ItemView, Layout, Value, pack
 
-#: A value in an entry: raw bytes (trailing padding removed), or the items of a sequence.
-Value = bytes | list["Item"]
-Item = dict[int, Value]
+__all__ = [
+    "Item",
+    "ItemView",
+    "TextView",
+    "Value",
+    "WorklistEntry",
+    "WorklistFileError",
+    "incompleteness",
+    "load_entry",
+]
 
 
 class WorklistFileError(Exception):
     """A ``.wl`` file that cannot be used; the message says why, for the log."""
 
 
-@dataclass(slots=True, eq=False)
 class WorklistEntry:
-    """The parsed content of one ``.wl`` file."""
+    """The parsed content of one ``.wl`` file.
 
-    name: str
-    elements: Item
-    #: Raw (0008,0005) of the file ("" when absent).
-    charset: str = ""
-    #: PregnancyStatus (US) as a number, None when absent.
-    pregnancy_status: int | None = None
+    Built from the loader's nested dicts (or, by :meth:`from_packed`, from the
+    snapshot cache); read through :attr:`elements`, a view made when asked.
+    Entries compare by identity, as the index expects.
+    """
+
+    __slots__ = ("_blob", "_layout", "charset", "name", "pregnancy_status")
+
+    def __init__(
+        self,
+        name: str,
+        elements: Item,
+        charset: str = "",
+        pregnancy_status: int | None = None,
+    ) -> None:
+        self.name = name
+        self._layout, self._blob = pack(elements)
+        #: Raw (0008,0005) of the file ("" when absent).
+        self.charset = charset
+        #: PregnancyStatus (US) as a number, None when absent.
+        self.pregnancy_status = pregnancy_status
+
+    @classmethod
+    def from_packed(
+        cls,
+        name: str,
+        layout: Layout,
+        blob: bytes,
+        charset: str = "",
+        pregnancy_status: int | None = None,
+    ) -> WorklistEntry:
+        """An entry from a layout and blob already checked (:func:`packed.check`)."""
+        entry = cls.__new__(cls)
+        entry.name = name
+        entry._layout = layout
+        entry._blob = blob
+        entry.charset = charset
+        entry.pregnancy_status = pregnancy_status
+        return entry
+
+    @property
+    def packed(self) -> tuple[Layout, bytes]:
+        """The root layout and the blob (the response encoder and the snapshot cache)."""
+        return self._layout, self._blob
+
+    @property
+    def elements(self) -> ItemView:
+        """The top level of the data set: tag → raw bytes, or → item views of a sequence."""
+        return ItemView(self._layout, self._blob)
 
     def sequence(self, tag_: int, item: Item | None = None) -> list[Item] | None:
         value = (self.elements if item is None else item).get(tag_)
         return value if isinstance(value, list) else None
+
+    def __repr__(self) -> str:
+        return f"WorklistEntry({self.name!r}, {self.elements!r}, {self.charset!r})"
 
     @property
     def root_text(self) -> TextView:
@@ -143,45 +195,13 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-# --- sharing repeated objects between entries ----------------------------------------
-#
-# A snapshot of 100,000 entries holds millions of small objects, most of them
-# repeated: every entry has the same tags (Python ints above 256 are separate
-# objects each time), the same few modalities, dates, times, character sets.
-# Sharing one object per distinct value roughly halves the snapshot's memory.
-# Only short values are shared, and the tables stop growing at a bound, so a
-# file full of unique values cannot make them the memory problem instead.
-
-_SHARE_LIMIT = 20_000
-_SHORT = 10  # dates, times, codes, character sets; most IDs and UIDs are longer
-_shared_tags: dict[int, int] = {}
-_shared_bytes: dict[bytes, bytes] = {}
-
-
-def _tag(value: int) -> int:
-    return _shared_tags.setdefault(value, value)
-
-
-def share_bytes(value: bytes) -> bytes:
-    """One object per distinct short value (see above)."""
-    if len(value) > _SHORT:
-        return value
-    held = _shared_bytes.get(value)
-    if held is not None:
-        return held
-    if len(_shared_bytes) < _SHARE_LIMIT:
-        _shared_bytes[value] = value
-    return value
-
-
-def _read_item(ds: Dataset) -> Item:
+def _read_item(ds: Dataset) -> dict[int, bytes | list]:  # type: ignore[type-arg]
     """Raw values of a data set, recursing into sequences; file meta is skipped."""
-    item: Item = {}
+    item: dict[int, bytes | list] = {}  # type: ignore[type-arg]
     for tag_ in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements)
         t = int(tag_)
         if t >> 16 <= 0x0002 or t & 0xFFFF == 0:
             continue
-        t = _tag(t)
         elem = ds.get_item(t)
         vr = elem.VR if elem is not None else None
         if not vr:
@@ -195,9 +215,9 @@ def _read_item(ds: Dataset) -> Item:
             raw = bytes(elem.value or b"")
             if elem.length != 0xFFFFFFFF and len(raw) < elem.length:
                 raise ValueError(f"truncated in element ({t >> 16:04X},{t & 0xFFFF:04X})")
-            item[t] = share_bytes(raw.rstrip(b" \x00"))
+            item[t] = raw.rstrip(b" \x00")
         else:
-            item[t] = share_bytes(str(ds[t].value or "").encode("utf-8"))
+            item[t] = str(ds[t].value or "").encode("utf-8")
     return item
 
 

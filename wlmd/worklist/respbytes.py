@@ -35,6 +35,7 @@ from wlmd.worklist.encode import (
     header_parts,
 )
 from wlmd.worklist.entry import Item, WorklistEntry
+from wlmd.worklist.packed import Layout
 from wlmd.worklist.respond import (
     ECHO,
     ELEMENT,
@@ -54,6 +55,8 @@ from wlmd.worklist.searchmask import MaskElement, MaskNode
 #: A compiled element: (kind, tag, head bytes, length packer, pad byte, swap 16-bit, long VR)
 #: A compiled sequence: (kind, tag, head bytes, length packer, sub-steps, echo item bytes, ...)
 _Compiled = tuple[object, ...]
+#: Entry shapes one query keeps bound programs for (a site has a few dozen)
+_PROGRAMS = 256
 
 
 class ResponseEncoder:
@@ -80,6 +83,8 @@ class ResponseEncoder:
         #: where a Specific Character Set goes among the sorted top-level elements
         self._charset_at = sum(1 for s in steps if s[1] < keys.SPECIFIC_CHARACTER_SET)
         self._charset_cache: dict[str, bytes] = {}
+        #: id(root layout) -> (layout, its bound program): see _bind
+        self._programs: dict[int, tuple[Layout, tuple[_Compiled, ...]]] = {}
         tags = [s[1] for s in steps]
         #: cases the fast path does not write (duplicate tags; echoed SPS with codes cleanup)
         self._always_tree = len(set(tags)) != len(tags) or keys.SPECIFIC_CHARACTER_SET in tags
@@ -130,8 +135,14 @@ class ResponseEncoder:
         return data
 
     def _fast(self, entry: WorklistEntry) -> bytes | None:
+        layout, blob = entry.packed
+        program = self._programs.get(id(layout))
+        if program is None or program[0] is not layout:
+            program = (layout, self._bind(self._steps, layout))
+            if len(self._programs) < _PROGRAMS:
+                self._programs[id(layout)] = program
         parts: list[bytes] = []
-        if not self._level_into(self._steps, entry.elements, entry, parts):
+        if not self._run(program[1], blob, layout.table(blob), entry, parts):
             return None
         charset = declared_charset(entry, self._return_charset)
         if charset and self._plan.charset_may_matter:
@@ -147,22 +158,54 @@ class ResponseEncoder:
             )
         return b"".join(parts)
 
-    def _level_into(
-        self, steps: tuple[_Compiled, ...], source: Item, entry: WorklistEntry, parts: list[bytes]
-    ) -> bool:
-        """Append one encoded part per top-level step; False where the tree path must answer."""
-        get = source.get
-        item_head, item_len = self._item_head, self._item_len
+    def _bind(self, steps: tuple[_Compiled, ...], layout: Layout) -> tuple[_Compiled, ...]:
+        """The compiled steps with each value's place in an entry of ``layout`` filled in.
+
+        Done once per query and entry shape (a RIS writes thousands of files of
+        one shape), so that per entry only the blob's offset table is read.
+        """
+        where = layout.where
+        width = layout.width
+        out: list[_Compiled] = []
         for step in steps:
             kind = step[0]
-            if kind in (ELEMENT, PREGNANCY):
-                _, tag, head, pack, pad, swap, long_ok, vr = step
-                if kind == ELEMENT:
-                    value = get(tag)  # type: ignore[call-overload]
-                    if value.__class__ is not bytes:
-                        value = b""
-                else:
-                    value = pregnancy_value(vr, entry)  # type: ignore[arg-type]
+            if kind == ELEMENT:
+                _, tag, head, pack, pad, swap, long_ok, _vr = step
+                place = where.get(tag)  # type: ignore[call-overload]
+                number = place // width if place.__class__ is int else -1
+                out.append((ELEMENT, head, pack, pad, swap, long_ok, number))
+            elif kind == PREGNANCY:
+                _, _tag, head, pack, pad, swap, long_ok, vr = step
+                out.append((PREGNANCY, head, pack, pad, swap, long_ok, vr))
+            elif kind == SEQUENCE:
+                _, tag, head, pack, sub, echo = step
+                place = where.get(tag)  # type: ignore[call-overload]
+                children = (
+                    tuple(self._bind(sub, child) for child in place)  # type: ignore[arg-type, union-attr]
+                    if place.__class__ is tuple and place
+                    else None
+                )
+                out.append((SEQUENCE, head, pack, children, echo))
+            else:
+                out.append((kind, step[2]))
+        return tuple(out)
+
+    def _run(
+        self,
+        program: tuple[_Compiled, ...],
+        blob: bytes,
+        offsets: tuple[int, ...],
+        entry: WorklistEntry,
+        parts: list[bytes],
+    ) -> bool:
+        """Append one encoded part per step of ``program``; False where the tree must answer."""
+        item_head, item_len = self._item_head, self._item_len
+        for step in program:
+            kind = step[0]
+            if kind == ELEMENT:
+                _, head, pack, pad, swap, long_ok, number = step
+                at: int = number  # type: ignore[assignment]  # into offsets, -1: no such value
+                value = b"" if at < 0 else blob[offsets[at] : offsets[at + 1]]
                 if len(value) & 1:
                     value += pad  # type: ignore[operator]
                 elif swap and len(value) == 2:
@@ -171,13 +214,12 @@ class ResponseEncoder:
                     return False
                 parts.append(head + pack(len(value)) + value)  # type: ignore[operator]
             elif kind == SEQUENCE:
-                _, tag, head, pack, sub, echo = step
-                entry_items = get(tag)  # type: ignore[call-overload]
-                if entry_items.__class__ is list and entry_items:
+                _, head, pack, children, echo = step
+                if children is not None:
                     body: list[bytes] = []
-                    for child in entry_items:
+                    for child in children:  # type: ignore[attr-defined]
                         inner: list[bytes] = []
-                        if not self._level_into(sub, child, entry, inner):  # type: ignore[arg-type]
+                        if not self._run(child, blob, offsets, entry, inner):
                             return False
                         data = b"".join(inner)
                         body.append(item_head + item_len(len(data)) + data)
@@ -185,8 +227,16 @@ class ResponseEncoder:
                 else:
                     items = echo  # type: ignore[assignment]
                 parts.append(head + pack(len(items)) + items)  # type: ignore[operator]
+            elif kind == PREGNANCY:
+                _, head, pack, pad, swap, long_ok, vr = step
+                value = pregnancy_value(vr, entry)  # type: ignore[arg-type]
+                if len(value) & 1:
+                    value += pad  # type: ignore[operator]
+                elif swap and len(value) == 2:
+                    value = value[::-1]
+                parts.append(head + pack(len(value)) + value)  # type: ignore[operator]
             else:
-                parts.append(step[2])  # type: ignore[arg-type]
+                parts.append(step[1])  # type: ignore[arg-type]
         return True
 
     # --- the wlmscpfs cleanups (respond.py) that would change this entry's response -----

@@ -290,3 +290,28 @@ def test_cache_file_written_atomically_and_private(tmp_path: Path, settled: None
     assert cache.stat().st_size == size
     assert cache.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data"]
+
+
+def test_an_entry_that_does_not_fit_its_shape_is_not_used(
+    tmp_path: Path, settled: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A well-formed file (CRC right) whose packed entry disagrees with its layout: the
+    area is parsed, never read from a blob its offsets would misread."""
+    root = tmp_path / "data"
+    make_area(root, AREA, _entries(4))
+    cache = tmp_path / "cache"
+    first = _store(root, cache)
+    first.load_all()
+    first.save_cache()
+    identity = first.identity()
+    (state,) = snapshotfile.read(str(cache), identity)
+    *head, shapes, files, index = state
+    name, *signature, symlink, problem, (number, blob, charset, pregnancy) = files[0]
+    files[0] = (name, *signature, symlink, problem, (number, blob[:-3], charset, pregnancy))
+    snapshotfile.write(str(cache), identity, [(*head, shapes, files, index)])
+    caplog.clear()
+    second = _store(root, cache)
+    second.load_all()
+    assert f"area {AREA} not used: malformed file records" in caplog.text
+    assert _parsed(second) == 4
+    assert _view(second) == _fresh(root)
