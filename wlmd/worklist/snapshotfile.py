@@ -10,10 +10,11 @@ always win: the cache only saves parsing.
 
 Layout: ``MAGIC``, a length-prefixed JSON header (what wrote it, for which
 data files path and parse settings), the payload's length and CRC-32 and
-the payload, a :mod:`marshal` dump of each area's state. marshal loads ~4×
-faster than pickle here, runs no code, and keeps objects shared between
-entries shared (tags, short values); its format belongs to one Python
-version, which the header names. A file that is missing, truncated,
+the payload, a :mod:`marshal` dump of each area's state: its entry shapes
+once, then per file the signature and the entry's packed blob with its
+shape's number (:mod:`wlmd.worklist.packed`), so reading an entry back
+makes one bytes object. marshal loads ~4× faster than pickle here and runs
+no code; its format belongs to one Python version, which the header names. A file that is missing, truncated,
 corrupt, written by another wlmd, Python or parse configuration, or for
 another data files path is not used; the reason is logged and everything is
 parsed as before.
