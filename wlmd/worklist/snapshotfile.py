@@ -14,10 +14,10 @@ the payload, a :mod:`marshal` dump of each area's state: its entry shapes
 once, then per file the signature and the entry's packed blob with its
 shape's number (:mod:`wlmd.worklist.packed`), so reading an entry back
 makes one bytes object. marshal loads ~4× faster than pickle here and runs
-no code; its format belongs to one Python version, which the header names. A file that is missing, truncated,
-corrupt, written by another wlmd, Python or parse configuration, or for
-another data files path is not used; the reason is logged and everything is
-parsed as before.
+no code; its format belongs to one Python version, which the header names.
+A file that is missing, truncated, corrupt, written by another wlmd, Python
+or parse configuration, or for another data files path is not used; the
+reason is logged and everything is parsed as before.
 
 The file is written atomically (temporary file, fsync, rename, fsync of the
 directory) by a short-lived child of the supervisor, so no query waits for
