@@ -29,11 +29,12 @@ from __future__ import annotations
 import dataclasses
 from array import array
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
 from wlmd.worklist.match import Probe
-from wlmd.worklist.sortedpairs import SortedPairs
+from wlmd.worklist.sortedblocks import SortedPairs, SortedSlots
 
 #: (tag, VR, in SPS item) of the keys looked up exactly.
 EQUALS_KEYS = (
@@ -48,11 +49,20 @@ SMALL_ENOUGH = 64
 DATE_KEY = (keys.SPS_START_DATE, "DA", True)
 
 
+#: A posting longer than this is kept as :class:`SortedSlots` (blocks in slot order):
+#: changing it then costs the same at any size; shorter ones stay one small array.
+LONG_POSTING = 2048
+
+#: The slots of one value: one slot, a short array, or a long posting's blocks.
+Posting: TypeAlias = "int | array[int] | SortedSlots"
+
+
 class _Postings:
-    """value -> slot numbers; a lone slot as an int, several in an ``array('I')``."""
+    """value -> slot numbers; a lone slot as an int, several in an ``array('I')``,
+    many (LONG_POSTING) in :class:`SortedSlots`."""
 
     def __init__(self) -> None:
-        self.map: dict[str, int | array[int]] = {}
+        self.map: dict[str, Posting] = {}
 
     def add(self, value: str, slot: int) -> None:
         held = self.map.get(value)
@@ -61,8 +71,12 @@ class _Postings:
         elif isinstance(held, int):
             if held != slot:
                 self.map[value] = array("I", (held, slot))
+        elif isinstance(held, SortedSlots):
+            held.add(slot)
         else:
             held.append(slot)  # an entry adds each of its values once: no duplicates
+            if len(held) > LONG_POSTING:
+                self.map[value] = SortedSlots(held)
 
     def remove(self, value: str, slot: int) -> None:
         held = self.map.get(value)
@@ -71,6 +85,11 @@ class _Postings:
         if isinstance(held, int):
             if held == slot:
                 del self.map[value]
+            return
+        if isinstance(held, SortedSlots):
+            held.remove(slot)
+            if len(held) == 1:
+                self.map[value] = next(iter(held))
             return
         at = _position(held, slot)
         if at >= 0:
@@ -101,7 +120,7 @@ _SCAN_AS_BYTES = 512
 
 
 def _position(held: array[int], slot: int) -> int:
-    """Where ``slot`` is in ``held``, or -1.
+    """Where ``slot`` is in ``held`` (at most LONG_POSTING slots), or -1.
 
     ``slot in held`` / ``held.remove(slot)`` turn every element into a Python int
     as they go: 3.6 ms for a posting of 170,000 slots (one modality's entries at
@@ -157,15 +176,16 @@ def _export_postings(postings: _Postings) -> dict[str, int | bytes]:
     return {v: s if isinstance(s, int) else s.tobytes() for v, s in postings.map.items()}
 
 
-def _restore_postings(exported: dict[str, int | bytes]) -> dict[str, int | array[int]]:
-    restored: dict[str, int | array[int]] = {}
+def _restore_postings(exported: dict[str, int | bytes]) -> dict[str, Posting]:
+    restored: dict[str, Posting] = {}
     for value, slots in exported.items():
         if isinstance(slots, int):
             restored[value] = slots
         else:
             held = array("I")
             held.frombytes(slots)
-            restored[value] = held
+            # Sorted again: a cache written before SortedSlots holds long postings unsorted.
+            restored[value] = SortedSlots(held) if len(held) > LONG_POSTING else held
     return restored
 
 

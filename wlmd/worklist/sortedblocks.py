@@ -1,4 +1,4 @@
-"""(key, slot) pairs kept in key order, in blocks: a change costs the same at any size.
+"""Sorted (key, slot) pairs and sorted slots, in blocks: a change costs the same at any size.
 
 The worklist index (:mod:`wlmd.worklist.index`) keeps its file names and
 PatientName values sorted, for file-name order and prefix lookups. As one
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 
 #: Pairs per block after a split (blocks hold BLOCK // 4 .. 2 * BLOCK pairs,
@@ -150,3 +150,72 @@ class SortedPairs:
         return chain.from_iterable(
             self._slots[b][start:end] for b, start, end in self._pieces(lo, hi)
         )
+
+
+class SortedSlots:
+    """A long posting (thousands of slots: one modality's, one day's entries) in blocks.
+
+    Kept in slot order, so that removing a slot finds it by bisection and
+    moves one block, where a single array was searched through (its bytes
+    copied) and shifted from the slot on: ~1 ms per change for one
+    modality's 200,000 slots at 1,000,000 entries, and in a forked worker
+    a copy of every page after the slot.
+    """
+
+    def __init__(self, slots: Iterable[int] = ()) -> None:
+        ordered = array("I", sorted(slots))
+        self._blocks = [ordered[start : start + BLOCK] for start in range(0, len(ordered), BLOCK)]
+        self._ends = [block[-1] for block in self._blocks]  # each block's largest slot
+        self._len = len(ordered)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        return chain.from_iterable(self._blocks)
+
+    def tobytes(self) -> bytes:
+        """The slots (in slot order) as the bytes of one ``array('I')``."""
+        return b"".join(block.tobytes() for block in self._blocks)
+
+    def add(self, slot: int) -> None:
+        """Add ``slot`` (not already held: an entry adds each of its values once)."""
+        if not self._blocks:
+            self._blocks.append(array("I", (slot,)))
+            self._ends.append(slot)
+            self._len = 1
+            return
+        b = min(bisect.bisect_left(self._ends, slot), len(self._blocks) - 1)
+        block = self._blocks[b]
+        block.insert(bisect.bisect_left(block, slot), slot)
+        self._ends[b] = block[-1]
+        self._len += 1
+        if len(block) > 2 * BLOCK:
+            half = len(block) // 2
+            self._blocks.insert(b + 1, block[half:])
+            self._ends.insert(b + 1, block[-1])
+            del block[half:]
+            self._ends[b] = block[-1]
+
+    def remove(self, slot: int) -> bool:
+        """Remove ``slot``; False if it is not held."""
+        b = bisect.bisect_left(self._ends, slot)
+        if b == len(self._blocks):
+            return False
+        block = self._blocks[b]
+        at = bisect.bisect_left(block, slot)
+        if at == len(block) or block[at] != slot:
+            return False
+        del block[at]
+        self._len -= 1
+        if not block:
+            del self._blocks[b], self._ends[b]
+            return True
+        self._ends[b] = block[-1]
+        if len(block) < BLOCK // 4 and b + 1 < len(self._blocks):
+            following = self._blocks[b + 1]
+            if len(block) + len(following) <= 2 * BLOCK:
+                block.extend(following)
+                self._ends[b] = block[-1]
+                del self._blocks[b + 1], self._ends[b + 1]
+        return True
