@@ -355,11 +355,13 @@ def _brute_force_candidates(entries: dict[str, Any], probes: list[Any]) -> list[
 def test_random_changes_keep_candidates_and_order_of_a_brute_force_reference(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from wlmd.worklist import index as index_module
     from wlmd.worklist import sortedblocks
     from wlmd.worklist.index import AreaIndex
     from wlmd.worklist.match import Probe
 
     monkeypatch.setattr(sortedblocks, "BLOCK", 8)  # many blocks, splits and merges
+    monkeypatch.setattr(index_module, "LONG_POSTING", 6)  # long postings as SortedSlots
     rng = random.Random(seed)
     index = AreaIndex()
     reference: dict[str, Any] = {}
@@ -392,3 +394,37 @@ def test_random_changes_keep_candidates_and_order_of_a_brute_force_reference(
                     found = checked.candidates(probes)
                     got = None if found is None else [e.name for e in found]
                     assert got == _brute_force_candidates(reference, probes), (step, probes)
+
+
+def test_a_long_posting_restored_from_an_older_cache_is_kept_in_sorted_blocks() -> None:
+    """Caches written before SortedSlots hold long postings unsorted, in one array."""
+    from array import array
+
+    from wlmd.worklist.index import LONG_POSTING, AreaIndex
+    from wlmd.worklist.sortedblocks import SortedSlots
+
+    rng = random.Random(SEED)
+    entries = {
+        f"e{n:05d}.wl": _synthetic_entry(rng, f"e{n:05d}.wl") for n in range(6 * LONG_POSTING)
+    }
+    index = AreaIndex()
+    for entry in entries.values():
+        index.add(entry)
+    state = index.export()
+    modality = state[2][3]  # EQUALS_KEYS: PatientID, AccessionNumber, station, Modality
+    long_values = [
+        v
+        for v, held in modality.items()
+        if not isinstance(held, int) and len(held) > 4 * LONG_POSTING
+    ]
+    assert long_values
+    for value in long_values:
+        unsorted = array("I")
+        unsorted.frombytes(modality[value])
+        rng.shuffle(unsorted)  # type: ignore[arg-type]
+        modality[value] = unsorted.tobytes()
+    restored = AreaIndex.restore(state, entries)
+    postings = restored._equals[(keys.MODALITY, True)].map
+    for value in long_values:
+        assert isinstance(postings[value], SortedSlots)
+        assert list(postings[value]) == sorted(index._equals[(keys.MODALITY, True)].map[value])
