@@ -184,7 +184,8 @@ def _restore_postings(exported: dict[str, int | bytes]) -> dict[str, Posting]:
         else:
             held = array("I")
             held.frombytes(slots)
-            # Sorted again: a cache written before SortedSlots holds long postings unsorted.
+            # Sorted again rather than trusted to be (export() writes SortedSlots in
+            # order): bisection on an unsorted posting would lose slots silently.
             restored[value] = SortedSlots(held) if len(held) > LONG_POSTING else held
     return restored
 
@@ -240,7 +241,7 @@ class AreaIndex:
             raise ValueError("index does not cover the entries")
         index.by_name = {name: entries[name] for name in index._slot_of}
         names = sorted(index.by_name)
-        index._names = SortedPairs(names, array("I", (index._slot_of[n] for n in names)))
+        index._names = SortedPairs(names, array("I", map(index._slot_of.__getitem__, names)))
         index._free = list(free)
         for (tag, _, in_sps), postings in zip(EQUALS_KEYS, equals, strict=True):
             index._equals[(tag, in_sps)].map = _restore_postings(postings)

@@ -397,7 +397,7 @@ def test_random_changes_keep_candidates_and_order_of_a_brute_force_reference(
 
 
 def test_a_long_posting_restored_from_an_older_cache_is_kept_in_sorted_blocks() -> None:
-    """Caches written before SortedSlots hold long postings unsorted, in one array."""
+    """A long posting is bisected once restored: it must be sorted then, whatever the file held."""
     from array import array
 
     from wlmd.worklist.index import LONG_POSTING, AreaIndex
