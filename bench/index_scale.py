@@ -16,8 +16,9 @@ Timed, for each N and each index (medians of ``--repeat`` samples):
   written is first copied: the spare worker that serves the first query after
   a change);
 - 10,000 replacements in a row (a restart after 10,000 changed files);
-- ``candidates()`` for the selective probes of run.py's queries, ``ordered()``
-  after a change, ``export()`` and ``restore()``.
+- ``ordered()`` after a change; ``candidates()`` for the selective probes of
+  run.py's queries, ``export()`` and ``restore()`` (median of 3), these with
+  the indexes taking turns sample by sample.
 
 Candidate lists of both indexes are compared after the changes (same entries,
 same order): the bench also checks the rewrite changed nothing visible.
@@ -186,14 +187,37 @@ def measure(
     out["ordered() after one change (ms)"] = median_ms(
         [replace_one() * 0 + timed(index.ordered) for _ in range(3)]
     )
-    for name, query in probes(mwlgen.make_entry(seed, size // 2, BASE)).items():
-        out[f"candidates {name} (ms)"] = median_ms(
-            [timed(lambda q=query: index.candidates(q)) for _ in range(max(3, repeat // 20))]
-        )
-    state: list[Any] = []
-    out["export (ms)"] = timed(lambda: state.append(index.export())) * 1000
-    out["restore (ms)"] = timed(lambda: cls.restore(state[0], dict(index.by_name))) * 1000
     return out
+
+
+def measure_lookups(
+    indexes: list[tuple[str, Any, Any]], size: int, repeat: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """candidates(), export() and restore(), the indexes taking turns sample by sample
+    (so that a change of the machine's load falls on both)."""
+    samples: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in indexes}
+    queries = probes(mwlgen.make_entry(seed, size // 2, BASE))
+    for _ in range(max(5, repeat // 4)):
+        for label, index, _ in indexes:
+            for name, query in queries.items():
+                row = f"candidates {name} (ms)"
+                samples[label].setdefault(row, []).append(
+                    timed(lambda i=index, q=query: i.candidates(q))
+                )
+    for _ in range(3):
+        for label, index, cls in indexes:
+            started = time.perf_counter()
+            state = index.export()
+            exported = time.perf_counter()
+            cls.restore(state, dict(index.by_name))
+            restored = time.perf_counter()
+            samples[label].setdefault("export (ms)", []).append(exported - started)
+            samples[label].setdefault("restore (ms)", []).append(restored - exported)
+            del state
+    return {
+        label: {row: median_ms(values) for row, values in rows.items()}
+        for label, rows in samples.items()
+    }
 
 
 def answers(index: Any, size: int, seed: int) -> list[list[str]]:
@@ -215,11 +239,14 @@ def run_size(size: int, reference: ModuleType | None, args: argparse.Namespace) 
     indexes: list[tuple[str, Any, Any]] = [("this tree", built, current.AreaIndex)]
     if reference is not None:
         ref = reference.AreaIndex.restore(built.export(), dict(built.by_name))
+        gc.freeze()  # as the supervisor does after loading
         indexes.append((f"reference {args.reference}", ref, reference.AreaIndex))
     results = {}
     for label, index, cls in indexes:
         results[label] = measure(index, cls, size, args.repeat, args.batch, args.seed)
         print(f"  {label}: measured", file=sys.stderr, flush=True)
+    for label, figures in measure_lookups(indexes, size, args.repeat, args.seed).items():
+        results[label].update(figures)
     if reference is not None:
         mine, theirs = (answers(index, size, args.seed) for _, index, _ in indexes)
         # Both saw the same changes in the same order (same seeds), so they must agree.
