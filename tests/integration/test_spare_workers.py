@@ -98,6 +98,27 @@ def test_a_new_file_is_seen_by_a_reused_spare(data_root: Path) -> None:
         wait_for(lambda: query(server, "NEW") == 1, "the new entry")
 
 
+def test_an_event_that_changes_no_entry_leaves_the_spares_current(data_root: Path) -> None:
+    """A stale spare retires after its association and is forked again: ~120 ms of the
+    supervisor per fork at 1,000,000 entries. A temporary file (the lockfile
+    protocol writes one before each rename) or any non-.wl file changes no entry."""
+    with servers.wlmd(data_root, ["-d", "--spare-workers", "2"]) as server:
+        wait_for(lambda: len(spares(server)) == 2, "two spare workers")
+        assert query(server, "P1") == 1  # after the start-up refresh
+        wait_for(lambda: len(spares(server)) == 2, "both spares idle")
+        before = set(spares(server))
+        refreshes = server.log().count("snapshot refreshed")
+        (data_root / AREA / ".e9.wl.tmp").write_bytes(b"being written")
+        os.rename(data_root / AREA / ".e9.wl.tmp", data_root / AREA / "notes.txt")
+        wait_for(lambda: server.log().count("snapshot refreshed") > refreshes, "a refresh")
+        for n in range(3):
+            assert query(server, f"P{n}") == 1
+            # a stale spare exits after its association and another is forked
+            wait_for(lambda: len(spares(server)) == 2, "both spares idle")
+        after = set(spares(server))
+    assert after == before, "spares were replaced after an event that changed nothing"
+
+
 def test_sigterm_stops_spares_and_the_supervisor(data_root: Path) -> None:
     with servers.wlmd(data_root, ["-v", "--spare-workers", "2"]) as server:
         wait_for(lambda: len(spares(server)) == 2, "two spare workers")

@@ -168,8 +168,8 @@ class Supervisor:
     def _refresh_snapshot(self) -> None:
         """Keep the data current, so new workers start with little to re-read."""
         started = time.monotonic()
-        self.data.refresh()
-        self.spares.new_generation(retire_idle=False)  # stale spares serve once, then retire
+        if self.data.refresh():
+            self.spares.new_generation(retire_idle=False)  # stale spares serve once, then retire
         LOG.debug("snapshot refreshed in %.1f ms", (time.monotonic() - started) * 1000)
 
     def _queue_signal(self, signum: int, _frame: object) -> None:

@@ -83,9 +83,8 @@ class Catalogue:
     def refresh_due(self, ready: Sequence[object]) -> bool:
         return any(part.refresh_due(ready) for part in self._parts)
 
-    def refresh(self) -> None:
-        for part in self._parts:
-            part.refresh()
+    def refresh(self) -> bool:
+        return any([part.refresh() for part in self._parts])  # every part refreshed
 
     def background_job(self) -> tuple[str, Callable[[], int]] | None:
         return self.worklist.background_job()  # UPS has none

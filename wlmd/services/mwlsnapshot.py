@@ -101,15 +101,21 @@ class WorklistSnapshot:
             return True
         return self._retry_at is not None and time.monotonic() >= self._retry_at
 
-    def refresh(self) -> None:
-        """Keep our snapshot current, so new workers start with little to re-read.
+    def refresh(self) -> bool:
+        """Keep our snapshot current, so new workers start with little to re-read;
+        True if it changed.
 
         A writer holding the lock only delays this (retried shortly); queries
-        never depend on it, they refresh under their own read lock.
+        never depend on it, they refresh under their own read lock. Most wake-ups
+        change nothing: the lockfile protocol's temporary file (created, written,
+        renamed) and a refresh that found the area locked each wake the select
+        loop before the one that applies the ``.wl`` file.
         """
+        before = self.store.generation()
         busy = self.store.refresh_changed()
         self._retry_at = time.monotonic() + REFRESH_RETRY if busy else None
         gc.freeze()
+        return self.store.generation() != before
 
     def background_job(self) -> tuple[str, Callable[[], int]] | None:
         """Write the snapshot cache when it no longer describes the snapshot: right after

@@ -30,8 +30,9 @@ class QuietPart:
     def refresh_due(self, ready: Sequence[object]) -> bool:
         return False
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
         """Nothing kept in memory: every operation reads the database or the files."""
+        return False
 
     def before_fork(self) -> None:
         return None

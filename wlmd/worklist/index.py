@@ -26,14 +26,15 @@ Only the entries that are finally matched are touched.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from array import array
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from wlmd.worklist import keys, values
 from wlmd.worklist.entry import WorklistEntry
 from wlmd.worklist.match import Probe
+from wlmd.worklist.sortedblocks import SortedPairs, SortedSlots
 
 #: (tag, VR, in SPS item) of the keys looked up exactly.
 EQUALS_KEYS = (
@@ -48,11 +49,20 @@ SMALL_ENOUGH = 64
 DATE_KEY = (keys.SPS_START_DATE, "DA", True)
 
 
+#: A posting longer than this is kept as :class:`SortedSlots` (blocks in slot order):
+#: changing it then costs the same at any size; shorter ones stay one small array.
+LONG_POSTING = 2048
+
+#: The slots of one value: one slot, a short array, or a long posting's blocks.
+Posting: TypeAlias = "int | array[int] | SortedSlots"
+
+
 class _Postings:
-    """value -> slot numbers; a lone slot as an int, several in an ``array('I')``."""
+    """value -> slot numbers; a lone slot as an int, several in an ``array('I')``,
+    many (LONG_POSTING) in :class:`SortedSlots`."""
 
     def __init__(self) -> None:
-        self.map: dict[str, int | array[int]] = {}
+        self.map: dict[str, Posting] = {}
 
     def add(self, value: str, slot: int) -> None:
         held = self.map.get(value)
@@ -61,8 +71,12 @@ class _Postings:
         elif isinstance(held, int):
             if held != slot:
                 self.map[value] = array("I", (held, slot))
+        elif isinstance(held, SortedSlots):
+            held.add(slot)
         else:
             held.append(slot)  # an entry adds each of its values once: no duplicates
+            if len(held) > LONG_POSTING:
+                self.map[value] = SortedSlots(held)
 
     def remove(self, value: str, slot: int) -> None:
         held = self.map.get(value)
@@ -72,9 +86,19 @@ class _Postings:
             if held == slot:
                 del self.map[value]
             return
+        if isinstance(held, SortedSlots):
+            held.remove(slot)
+            if len(held) == 1:
+                self.map[value] = next(iter(held))
+            return
         at = _position(held, slot)
         if at >= 0:
-            del held[at]
+            # The last slot fills the hole: order within a posting means nothing (a
+            # lookup makes a set of it), and a forked worker copies two pages of the
+            # array, not every page after ``at`` as ``del held[at]`` would.
+            last = held.pop()
+            if at < len(held):
+                held[at] = last
         if len(held) == 1:
             self.map[value] = held[0]
 
@@ -96,7 +120,7 @@ _SCAN_AS_BYTES = 512
 
 
 def _position(held: array[int], slot: int) -> int:
-    """Where ``slot`` is in ``held``, or -1.
+    """Where ``slot`` is in ``held`` (at most LONG_POSTING slots), or -1.
 
     ``slot in held`` / ``held.remove(slot)`` turn every element into a Python int
     as they go: 3.6 ms for a posting of 170,000 slots (one modality's entries at
@@ -127,6 +151,12 @@ def _key_values(entry: WorklistEntry, tag: int, vr: str, in_sps: bool) -> set[st
     return {v for text in texts for v in values.split_values(vr, text) if v}
 
 
+def _prefix_ranges(prefixes: Iterable[str]) -> list[tuple[str, str]]:
+    """The key ranges [lo, hi) of the names starting with one of ``prefixes``."""
+    # Every string starting with prefix sorts below prefix + U+10FFFF.
+    return [(prefix, prefix + "\U0010ffff") for prefix in set(prefixes)]
+
+
 def _as_prefix_if_name(probe: Probe) -> Probe:
     """An exact PatientName is looked up as a prefix: the name index is a sorted list."""
     if probe.kind == "equals" and (probe.tag, probe.vr, probe.in_sps) == PREFIX_KEY:
@@ -146,15 +176,17 @@ def _export_postings(postings: _Postings) -> dict[str, int | bytes]:
     return {v: s if isinstance(s, int) else s.tobytes() for v, s in postings.map.items()}
 
 
-def _restore_postings(exported: dict[str, int | bytes]) -> dict[str, int | array[int]]:
-    restored: dict[str, int | array[int]] = {}
+def _restore_postings(exported: dict[str, int | bytes]) -> dict[str, Posting]:
+    restored: dict[str, Posting] = {}
     for value, slots in exported.items():
         if isinstance(slots, int):
             restored[value] = slots
         else:
             held = array("I")
             held.frombytes(slots)
-            restored[value] = held
+            # Sorted again rather than trusted to be (export() writes SortedSlots in
+            # order): bisection on an unsorted posting would lose slots silently.
+            restored[value] = SortedSlots(held) if len(held) > LONG_POSTING else held
     return restored
 
 
@@ -166,12 +198,11 @@ class AreaIndex:
         self._slots: list[WorklistEntry | None] = []
         self._slot_of: dict[str, int] = {}
         self._free: list[int] = []
-        self._names: list[str] = []  # sorted
+        self._names = SortedPairs()  # file names and their slots, by name
         self._ordered: list[WorklistEntry] | None = None
         self._equals = {(tag, in_sps): _Postings() for tag, _, in_sps in EQUALS_KEYS}
         self._dates = _Postings()
-        self._prefix_keys: list[str] = []  # sorted PatientName values ...
-        self._prefix_slots = array("I")  # ... and their entries' slots, in step
+        self._prefix = SortedPairs()  # PatientName values and their entries' slots
 
     def __len__(self) -> int:
         return len(self.by_name)
@@ -188,8 +219,8 @@ class AreaIndex:
             list(self._free),
             [_export_postings(self._equals[(tag, in_sps)]) for tag, _, in_sps in EQUALS_KEYS],
             _export_postings(self._dates),
-            list(self._prefix_keys),
-            self._prefix_slots.tobytes(),
+            list(self._prefix.keys()),
+            self._prefix.slots_bytes(),
         )
 
     @classmethod
@@ -209,16 +240,17 @@ class AreaIndex:
         if len(index._slot_of) != len(entries) or len(equals) != len(EQUALS_KEYS):
             raise ValueError("index does not cover the entries")
         index.by_name = {name: entries[name] for name in index._slot_of}
-        index._names = sorted(index.by_name)
+        names = sorted(index.by_name)
+        index._names = SortedPairs(names, array("I", map(index._slot_of.__getitem__, names)))
         index._free = list(free)
         for (tag, _, in_sps), postings in zip(EQUALS_KEYS, equals, strict=True):
             index._equals[(tag, in_sps)].map = _restore_postings(postings)
         index._dates.map = _restore_postings(dates)
-        index._prefix_keys = list(prefix_keys)
-        index._prefix_slots = array("I")
-        index._prefix_slots.frombytes(prefix_slots)
-        if len(index._prefix_slots) != len(index._prefix_keys):
+        slots = array("I")
+        slots.frombytes(prefix_slots)
+        if len(slots) != len(prefix_keys):
             raise ValueError("name index is inconsistent")
+        index._prefix = SortedPairs(prefix_keys, slots)
         return index
 
     # --- maintenance --------------------------------------------------------------------
@@ -236,7 +268,7 @@ class AreaIndex:
             self._slots.append(entry)
         self._slot_of[name] = slot
         self.by_name[name] = entry
-        bisect.insort(self._names, name)
+        self._names.insert(name, slot)
         self._ordered = None
         for tag, vr, in_sps in EQUALS_KEYS:
             postings = self._equals[(tag, in_sps)]
@@ -245,9 +277,7 @@ class AreaIndex:
         for value in _key_values(entry, *DATE_KEY):
             self._dates.add(value, slot)
         for value in _key_values(entry, *PREFIX_KEY):
-            at = bisect.bisect_left(self._prefix_keys, value)
-            self._prefix_keys.insert(at, value)
-            self._prefix_slots.insert(at, slot)
+            self._prefix.insert(value, slot)
 
     def remove(self, entry: WorklistEntry) -> None:
         name = entry.name
@@ -257,9 +287,7 @@ class AreaIndex:
         del self.by_name[name]
         self._slots[slot] = None
         self._free.append(slot)
-        at = bisect.bisect_left(self._names, name)
-        if at < len(self._names) and self._names[at] == name:
-            del self._names[at]
+        self._names.remove(name, slot)
         self._ordered = None
         for tag, vr, in_sps in EQUALS_KEYS:
             postings = self._equals[(tag, in_sps)]
@@ -268,19 +296,15 @@ class AreaIndex:
         for value in _key_values(entry, *DATE_KEY):
             self._dates.remove(value, slot)
         for value in _key_values(entry, *PREFIX_KEY):
-            at = bisect.bisect_left(self._prefix_keys, value)
-            while at < len(self._prefix_keys) and self._prefix_keys[at] == value:
-                if self._prefix_slots[at] == slot:
-                    del self._prefix_keys[at]
-                    del self._prefix_slots[at]
-                    break
-                at += 1
+            self._prefix.remove(value, slot)
 
     # --- lookup ------------------------------------------------------------------------
     def ordered(self) -> list[WorklistEntry]:
         """Every entry, by file name (cached until the next change)."""
         if self._ordered is None:
-            self._ordered = [self.by_name[name] for name in self._names]
+            by_slot = self._slots
+            ordered = [by_slot[slot] for slot in self._names.slots()]
+            self._ordered = [e for e in ordered if e is not None]  # each named slot is taken
         return self._ordered
 
     def candidates(self, probes: Iterable[Probe]) -> list[WorklistEntry] | None:
@@ -319,7 +343,9 @@ class AreaIndex:
                 return None  # those VRs normalise differently from the index's keys
             return sum(postings.count(v) for v in set(probe.values))
         if probe.kind == "prefix" and (probe.tag, probe.vr, probe.in_sps) == PREFIX_KEY:
-            return sum(hi - lo for lo, hi in self._prefix_ranges(probe.values))
+            return sum(
+                self._prefix.count_between(lo, hi) for lo, hi in _prefix_ranges(probe.values)
+            )
         if probe.kind == "date" and (probe.tag, probe.vr, probe.in_sps) == DATE_KEY:
             return sum(self._dates.count(d) for d in self._matching_dates(probe.values))
         return None
@@ -332,21 +358,12 @@ class AreaIndex:
             for value in set(probe.values):
                 found.update(postings.slots(value))
         elif probe.kind == "prefix":
-            for lo, hi in self._prefix_ranges(probe.values):
-                found.update(self._prefix_slots[lo:hi])
+            for lo, hi in _prefix_ranges(probe.values):
+                found.update(self._prefix.slots_between(lo, hi))
         else:
             for date in self._matching_dates(probe.values):
                 found.update(self._dates.slots(date))
         return found
-
-    def _prefix_ranges(self, prefixes: Iterable[str]) -> list[tuple[int, int]]:
-        ranges = []
-        for prefix in set(prefixes):
-            lo = bisect.bisect_left(self._prefix_keys, prefix)
-            # Every string starting with prefix sorts below prefix + U+10FFFF.
-            hi = bisect.bisect_left(self._prefix_keys, prefix + "\U0010ffff", lo)
-            ranges.append((lo, hi))
-        return ranges
 
     def _matching_dates(self, queries: Iterable[str]) -> list[str]:
         wanted = list(queries)

@@ -53,7 +53,7 @@ class WorklistStore:
         if self.snapshot_cache:
             snapshotfile.code_fingerprint()  # of the code running now (see there)
         self._areas: dict[str, StorageArea] = {}
-        self._areas_changed = 0  # areas forgotten: part of generation()
+        self._areas_changed = 0  # areas forgotten, and their generations
         #: generation() when the cache file last described our state (None: never)
         self.saved_generation: int | None = None
         self.watch: Watch | None = None
@@ -79,8 +79,11 @@ class WorklistStore:
         name = called_ae_title.rstrip(" ")
         path = os.path.join(self.root, name)
         if not os.path.isdir(path):
-            if self._areas.pop(name, None) is not None:
-                self._areas_changed += 1
+            gone = self._areas.pop(name, None)
+            if gone is not None:
+                # Its generation stays counted: generation() only ever grows, so a
+                # vanished area never looks like "no change" (cache, spare workers).
+                self._areas_changed += 1 + gone.generation
             return None
         area = self._areas.get(name)
         if area is None:

@@ -295,3 +295,136 @@ def test_posting_position_finds_each_slot_only_at_an_element_boundary(size: int)
     straddle = array("I", [0x100, 0] * (size // 2 + 1))
     assert _position(straddle, 1) == -1
     assert _position(straddle, 0) == 1
+
+
+# --- maintenance: random changes against a brute-force reference ------------------------
+
+
+def _synthetic_entry(rng: random.Random, name: str) -> Any:
+    """An entry with the indexed keys only, values drawn from small pools (many equal keys)."""
+    from wlmd.worklist.entry import WorklistEntry
+
+    sps = {
+        keys.MODALITY: rng.choice(MODALITIES).encode(),
+        keys.SCHEDULED_STATION_AE_TITLE: rng.choice([*STATIONS, "CT01\\MR1"]).encode(),
+        keys.SPS_START_DATE: rng.choice(DATES).encode(),
+    }
+    family = rng.choice(FAMILIES).encode("utf-8")
+    elements = {
+        keys.SPECIFIC_CHARACTER_SET: b"ISO_IR 192",
+        keys.PATIENT_NAME: family + rng.choice([b"", b"^JOHN", b"^ANNA"]),
+        keys.PATIENT_ID: rng.choice([b"P1", b"P2", b"P3\\Q1", f"P{rng.randint(0, 99)}".encode()]),
+        keys.tag("AccessionNumber"): rng.choice([b"A1", b"", f"ACC{rng.randint(0, 9)}".encode()]),
+        keys.SCHEDULED_PROCEDURE_STEP_SEQUENCE: [sps],
+    }
+    return WorklistEntry(name, elements, "ISO_IR 192", None)
+
+
+def _brute_force_candidates(entries: dict[str, Any], probes: list[Any]) -> list[str] | None:
+    """AreaIndex.candidates over a plain dict: every probe's entries found by looking at each."""
+    from wlmd.worklist import index, values
+
+    def matched(probe: Any) -> tuple[int, set[str]]:
+        probe = index._as_prefix_if_name(probe)
+        count, found = 0, set()
+        for name, entry in entries.items():
+            have = index._key_values(entry, probe.tag, probe.vr, probe.in_sps)
+            if probe.kind == "equals":
+                hits = len(have & set(probe.values))
+            elif probe.kind == "prefix":
+                hits = sum(any(v.startswith(p) for v in have) for p in set(probe.values))
+            else:
+                hits = sum(any(values.date_match(q, v) for q in probe.values) for v in have)
+            count += hits
+            if hits:
+                found.add(name)
+        return count, found
+
+    sized = sorted(((*matched(p), n) for n, p in enumerate(probes)), key=lambda s: (s[0], s[2]))
+    if not sized:
+        return None
+    chosen = sized[0][1]
+    for size, found, _ in sized[1:]:
+        if len(chosen) <= 64 or size > 4 * len(chosen) + len(entries) // 4:
+            break
+        chosen = chosen & found
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_changes_keep_candidates_and_order_of_a_brute_force_reference(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wlmd.worklist import index as index_module
+    from wlmd.worklist import sortedblocks
+    from wlmd.worklist.index import AreaIndex
+    from wlmd.worklist.match import Probe
+
+    monkeypatch.setattr(sortedblocks, "BLOCK", 8)  # many blocks, splits and merges
+    monkeypatch.setattr(index_module, "LONG_POSTING", 6)  # long postings as SortedSlots
+    rng = random.Random(seed)
+    index = AreaIndex()
+    reference: dict[str, Any] = {}
+    sps = True
+    probe_sets = [
+        [Probe(keys.PATIENT_ID, "LO", False, "equals", ("P1", "Q1"))],
+        [Probe(keys.PATIENT_NAME, "PN", False, "prefix", ("DO",))],
+        [Probe(keys.PATIENT_NAME, "PN", False, "equals", ("MÜLLER^ANNA",))],
+        [
+            Probe(keys.MODALITY, "CS", sps, "equals", ("CT",)),
+            Probe(keys.SPS_START_DATE, "DA", sps, "date", ("20300511-20300513",)),
+        ],
+        [
+            Probe(keys.SCHEDULED_STATION_AE_TITLE, "AE", sps, "equals", ("CT01", "MR1")),
+            Probe(keys.tag("AccessionNumber"), "SH", False, "equals", ("A1",)),
+        ],
+    ]
+    for step in range(600):
+        name = f"e{rng.randrange(150):03d}.wl"
+        if name in reference and rng.random() < 0.4:
+            index.remove(reference.pop(name))
+        else:
+            reference[name] = _synthetic_entry(rng, name)
+            index.add(reference[name])  # a new file or a changed one
+        if step % 25 == 0:
+            restored = AreaIndex.restore(index.export(), dict(reference))
+            for checked in (index, restored):
+                assert [e.name for e in checked.ordered()] == sorted(reference)
+                for probes in probe_sets:
+                    found = checked.candidates(probes)
+                    got = None if found is None else [e.name for e in found]
+                    assert got == _brute_force_candidates(reference, probes), (step, probes)
+
+
+def test_a_long_posting_restored_from_an_older_cache_is_kept_in_sorted_blocks() -> None:
+    """A long posting is bisected once restored: it must be sorted then, whatever the file held."""
+    from array import array
+
+    from wlmd.worklist.index import LONG_POSTING, AreaIndex
+    from wlmd.worklist.sortedblocks import SortedSlots
+
+    rng = random.Random(SEED)
+    entries = {
+        f"e{n:05d}.wl": _synthetic_entry(rng, f"e{n:05d}.wl") for n in range(6 * LONG_POSTING)
+    }
+    index = AreaIndex()
+    for entry in entries.values():
+        index.add(entry)
+    state = index.export()
+    modality = state[2][3]  # EQUALS_KEYS: PatientID, AccessionNumber, station, Modality
+    long_values = [
+        v
+        for v, held in modality.items()
+        if not isinstance(held, int) and len(held) > 4 * LONG_POSTING
+    ]
+    assert long_values
+    for value in long_values:
+        unsorted = array("I")
+        unsorted.frombytes(modality[value])
+        rng.shuffle(unsorted)  # type: ignore[arg-type]
+        modality[value] = unsorted.tobytes()
+    restored = AreaIndex.restore(state, entries)
+    postings = restored._equals[(keys.MODALITY, True)].map
+    for value in long_values:
+        assert isinstance(postings[value], SortedSlots)
+        assert list(postings[value]) == sorted(index._equals[(keys.MODALITY, True)].map[value])
