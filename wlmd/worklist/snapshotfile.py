@@ -58,6 +58,7 @@ _FINGERPRINTED = (
     "wlmd.worklist.entry",
     "wlmd.worklist.packed",
     "wlmd.worklist.index",
+    "wlmd.worklist.sortedblocks",
     "wlmd.worklist.area",
     "wlmd.worklist.values",
     "wlmd.worklist.charset",
