@@ -77,14 +77,20 @@ class CompiledMask:
     sps: tuple[_LevelTest, ...] | None
 
     def matches(self, entry: WorklistEntry) -> bool:
-        if not _level_matches(entry.root_text, self.root):
+        # A root level without tests (Modality + date: only SPS keys) accepts every
+        # entry: its text view is not even built, per candidate of a large answer.
+        if (self.root.keys or self.root.pairs) and not _level_matches(entry.root_text, self.root):
             return False
         if self.sps is None:
             return True
         items = entry.sps_text  # built once per candidate, not per SPS test
-        return items is not None and any(
-            _level_matches(item, test) for test in self.sps for item in items
-        )
+        if items is None:
+            return False
+        for test in self.sps:  # loops, not any() over a generator: run per candidate
+            for item in items:
+                if _level_matches(item, test):
+                    return True
+        return False
 
 
 def compile_mask(mask: SearchMask, options: MatchOptions) -> CompiledMask:
@@ -197,7 +203,10 @@ def _level_matches(candidate: Mapping[int, str], level: _LevelTest) -> bool:
             return False  # absent, or empty: no value to match (DCMTK: VM 0)
         if not _any_value(test.accepts, test.vr, text, test.casefold):
             return False
-    return all(_pair_matches(candidate, pair) for pair in level.pairs)
+    for pair in level.pairs:  # noqa: SIM110 - a loop: all() over a generator costs per candidate
+        if not _pair_matches(candidate, pair):
+            return False
+    return True
 
 
 def _any_value(accepts: Callable[[str], bool], vr: str, text: str, casefold: bool) -> bool:
@@ -225,16 +234,19 @@ def _query_values(nodes: list[MaskNode], tag_: int) -> tuple[MaskElement, list[s
 def _pair_matches(candidate: Mapping[int, str], pair: _PairTest) -> bool:
     """C.2.2.2.5.1 combined matching of a date and a time key (dcmwlm combinedKeys)."""
     if pair.dates is not None:
-        if pair.date_tag not in candidate:
+        # get() once, not ``in`` then ``[]``: each decodes the entry's value.
+        date_text = candidate.get(pair.date_tag)
+        if date_text is None:
             return False
         if pair.combined is None:
             assert pair.date_alone is not None
-            return _any_value(pair.date_alone, "DA", candidate[pair.date_tag], False)
-        if pair.time_tag not in candidate:
+            return _any_value(pair.date_alone, "DA", date_text, False)
+        time_text = candidate.get(pair.time_tag)
+        if time_text is None:
             return False
         # DCMTK: "no support for VM>1 so far" — the first values are combined.
-        date_c = values.split_values("DA", candidate[pair.date_tag])[0]
-        time_c = values.split_values("TM", candidate[pair.time_tag])[0]
+        date_c = values.split_values("DA", date_text)[0]
+        time_c = values.split_values("TM", time_text)[0]
         if not date_c:
             return False
         # An empty candidate time counts as midnight, as in DCMTK's OFDateTime.
