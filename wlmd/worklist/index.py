@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from array import array
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TypeAlias
 
 from wlmd.worklist import keys, values
@@ -108,7 +108,7 @@ class _Postings:
             return 0
         return 1 if isinstance(held, int) else len(held)
 
-    def slots(self, value: str) -> Iterable[int]:
+    def slots(self, value: str) -> Collection[int]:
         held = self.map.get(value)
         if held is None:
             return ()
@@ -311,64 +311,63 @@ class AreaIndex:
         """Entries that may match, by file name; None when no probe can narrow them.
 
         Starts from the probe with the fewest candidates and intersects with
-        the next ones while that still pays.
+        the next ones while that still pays. Each probe's postings are looked
+        up once (for its size and for its slots). An intersection only keeps
+        slots of the set already narrowed: ``Modality CT`` alone is an eighth
+        of the area (12,500 slots at 100,000 entries), and building its set
+        to ``&`` it with a two-day range (3,300) cost more than the lookups.
         """
         sized = self._sized(probes)
         if not sized:
             return None
-        slots = self._slots_for(sized[0][2])
+        slots: set[int] = set()
+        for posting in sized[0][2]:
+            slots.update(posting)
         # "Station CT01 today" is a few entries, either condition alone thousands.
-        for size, _, probe in sized[1:]:
+        for size, _, postings in sized[1:]:
             if len(slots) <= SMALL_ENOUGH or size > 4 * len(slots) + len(self.by_name) // 4:
                 break
-            slots &= self._slots_for(probe)
+            kept: set[int] = set()
+            for posting in postings:
+                kept.update(slots.intersection(posting))
+            slots = kept
         found = [self._slots[slot] for slot in slots]
         return sorted((e for e in found if e is not None), key=lambda e: e.name)
 
-    def _sized(self, probes: Iterable[Probe]) -> list[tuple[int, int, Probe]]:
-        """The usable probes with their estimated candidate counts, smallest first."""
+    def _sized(self, probes: Iterable[Probe]) -> list[tuple[int, int, list[Collection[int]]]]:
+        """The usable probes' postings with their candidate counts, smallest first."""
         sized = []
         for n, probe in enumerate(probes):
-            size = self._estimate(probe)
-            if size is not None:
-                sized.append((size, n, probe))
+            postings = self._postings(probe)
+            if postings is not None:
+                sized.append((sum(len(p) for p in postings), n, postings))
         sized.sort(key=lambda item: (item[0], item[1]))
         return sized
 
-    def _estimate(self, probe: Probe) -> int | None:
+    def _postings(self, probe: Probe) -> list[Collection[int]] | None:
+        """The slot lists whose union holds every entry ``probe`` lets through.
+
+        None when the probe's key is not indexed (the probe cannot narrow).
+        """
         probe = _as_prefix_if_name(probe)
         if probe.kind == "equals":
             postings = self._equals.get((probe.tag, probe.in_sps))
             if postings is None or probe.vr in ("PN", "DA", "TM"):
                 return None  # those VRs normalise differently from the index's keys
-            return sum(postings.count(v) for v in set(probe.values))
+            return [postings.slots(v) for v in set(probe.values)]
         if probe.kind == "prefix" and (probe.tag, probe.vr, probe.in_sps) == PREFIX_KEY:
-            return sum(
-                self._prefix.count_between(lo, hi) for lo, hi in _prefix_ranges(probe.values)
-            )
+            return [
+                list(self._prefix.slots_between(lo, hi)) for lo, hi in _prefix_ranges(probe.values)
+            ]
         if probe.kind == "date" and (probe.tag, probe.vr, probe.in_sps) == DATE_KEY:
-            return sum(self._dates.count(d) for d in self._matching_dates(probe.values))
+            return [self._dates.slots(d) for d in self._matching_dates(probe.values)]
         return None
 
-    def _slots_for(self, probe: Probe) -> set[int]:
-        probe = _as_prefix_if_name(probe)
-        found: set[int] = set()
-        if probe.kind == "equals":
-            postings = self._equals[(probe.tag, probe.in_sps)]
-            for value in set(probe.values):
-                found.update(postings.slots(value))
-        elif probe.kind == "prefix":
-            for lo, hi in _prefix_ranges(probe.values):
-                found.update(self._prefix.slots_between(lo, hi))
-        else:
-            for date in self._matching_dates(probe.values):
-                found.update(self._dates.slots(date))
-        return found
-
     def _matching_dates(self, queries: Iterable[str]) -> list[str]:
-        wanted = list(queries)
+        """The indexed dates some query value matches (as ``values.date_match``, parsed once)."""
+        wanted = [values.date_query(query) for query in queries]
         return [
             date
-            for date in self._dates.map
-            if any(values.date_match(query, date) for query in wanted)
+            for date, parsed in ((d, values.parse_date(d)) for d in self._dates.map)
+            if any(query.accepts(parsed) for query in wanted)
         ]

@@ -174,6 +174,14 @@ class SortedSlots:
     def __iter__(self) -> Iterator[int]:
         return chain.from_iterable(self._blocks)
 
+    def __contains__(self, slot: object) -> bool:
+        if not isinstance(slot, int) or not self._blocks:
+            return False
+        b = min(bisect.bisect_left(self._ends, slot), len(self._blocks) - 1)
+        block = self._blocks[b]
+        at = bisect.bisect_left(block, slot)
+        return at < len(block) and block[at] == slot
+
     def tobytes(self) -> bytes:
         """The slots (in slot order) as the bytes of one ``array('I')``."""
         return b"".join(block.tobytes() for block in self._blocks)

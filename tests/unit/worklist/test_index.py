@@ -428,3 +428,33 @@ def test_a_long_posting_restored_from_an_older_cache_is_kept_in_sorted_blocks() 
     for value in long_values:
         assert isinstance(postings[value], SortedSlots)
         assert list(postings[value]) == sorted(index._equals[(keys.MODALITY, True)].map[value])
+
+
+def test_candidates_are_exactly_both_probes_intersected(random_area: Path) -> None:
+    """Modality + a date range (issue 16's slow query): the index hands the matcher
+    exactly the entries meeting both probes, a multi-date range being the union of
+    its dates' postings; neither more (the matcher would pay per extra entry) nor fewer.
+    """
+    from wlmd.worklist.match import compile_mask, probes
+    from wlmd.worklist.searchmask import check_search_mask
+
+    area = WorklistStore(str(random_area.parent), use_index=True).area("AE")
+    assert area is not None
+    dates = "20300511-20300513"
+    with area.read_locked():
+        area.refresh()
+        mask = check_search_mask(
+            wire(query(sps={"Modality": "CT", "ScheduledProcedureStepStartDate": dates})), True
+        )
+        candidates = area.candidates(probes(compile_mask(mask, MatchOptions())))
+        items = [(e.name, item) for e in area.index.ordered() for item in e.sps_text or []]
+    computed_tomography = {name for name, item in items if item.get(keys.MODALITY) == "CT"}
+    expected = sorted(
+        name
+        for name, item in items
+        if name in computed_tomography
+        and "20300511" <= (item.get(keys.SPS_START_DATE) or "") <= "20300513"
+    )
+    # The smaller probe alone is past SMALL_ENOUGH, so the second one is intersected.
+    assert len(computed_tomography) > 64 and len(expected) < len(computed_tomography)
+    assert [e.name for e in candidates] == expected

@@ -102,6 +102,8 @@ def test_sorted_slots_hold_what_a_set_holds(seed: int) -> None:
         assert not held.remove(200 + rng.randrange(5))  # never held
         assert len(held) == len(reference)
         assert list(held) == sorted(reference)
+        probe = rng.randrange(-1, 206)
+        assert (probe in held) == (probe in reference)
         assert held.tobytes() == sortedblocks.array("I", sorted(reference)).tobytes()
         assert all(held._blocks) and held._ends == [block[-1] for block in held._blocks]
         assert all(len(block) <= 2 * sortedblocks.BLOCK for block in held._blocks)
