@@ -102,12 +102,6 @@ class _Postings:
         if len(held) == 1:
             self.map[value] = held[0]
 
-    def count(self, value: str) -> int:
-        held = self.map.get(value)
-        if held is None:
-            return 0
-        return 1 if isinstance(held, int) else len(held)
-
     def slots(self, value: str) -> Collection[int]:
         held = self.map.get(value)
         if held is None:

@@ -141,10 +141,6 @@ class SortedPairs:
             b, start = b + 1, 0
         return pieces
 
-    def count_between(self, lo: str, hi: str) -> int:
-        """How many pairs have ``lo <= key < hi``."""
-        return sum(end - start for _, start, end in self._pieces(lo, hi))
-
     def slots_between(self, lo: str, hi: str) -> Iterator[int]:
         """The slots of the pairs with ``lo <= key < hi``, in key order."""
         return chain.from_iterable(
