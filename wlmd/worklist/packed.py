@@ -47,21 +47,21 @@ class Layout:
 
     ``where[tag]`` is the byte position of the value's start offset in the
     blob's table (an ``int``), or a tuple of one :class:`Layout` per item of
-    a sequence. The root layout also knows its shape's ``key`` and ``width``
-    (for the snapshot cache) and how to read the whole offset table at once
-    (for the response encoder).
+    a sequence, in the file's order. Only the root layout's ``key``, ``values``
+    and ``table`` are set: its shape's key (for the snapshot cache), how many
+    values the blob holds and how to read its whole offset table at once (for
+    the response encoder).
     """
 
-    __slots__ = ("key", "pair", "table", "tags", "values", "where", "width")
+    __slots__ = ("key", "pair", "table", "values", "where", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
         self.pair = _PAIR[width]
         self.where: dict[int, int | tuple[Layout, ...]] = {}
-        self.tags: tuple[int, ...] = ()
         self.key: ShapeKey = ()
         self.values = 0
-        self.table = _PAIR[width]
+        self.table = self.pair  # set for the root by shape()
 
 
 def pack(item: Item) -> tuple[Layout, bytes]:
@@ -109,19 +109,20 @@ def shape(width: int, key: ShapeKey) -> Layout:
 
 def _build(width: int, key: ShapeKey, counter: list[int]) -> Layout:
     layout = Layout(width)
-    tags = []
+    where = layout.where
+    place: int | tuple[Layout, ...]
     for part in key:
         if isinstance(part, int):
-            layout.where[part] = counter[0] * width
+            tag, place = part, counter[0] * width
             counter[0] += 1
-            tags.append(part)
         else:
             tag, items = part
             if not isinstance(tag, int) or not isinstance(items, tuple):
                 raise ValueError("malformed shape")
-            layout.where[tag] = tuple(_build(width, child, counter) for child in items)
-            tags.append(tag)
-    layout.tags = tuple(tags)
+            place = tuple(_build(width, child, counter) for child in items)
+        if tag in where:
+            raise ValueError(f"malformed shape (tag {tag:08X} twice)")
+        where[tag] = place
     return layout
 
 
@@ -166,10 +167,10 @@ class ItemView(Mapping[int, Value]):
         return tag in self._layout.where
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._layout.tags)
+        return iter(self._layout.where)
 
     def __len__(self) -> int:
-        return len(self._layout.tags)
+        return len(self._layout.where)
 
     def __repr__(self) -> str:
         return f"ItemView({dict(self.items())!r})"

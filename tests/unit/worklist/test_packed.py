@@ -108,3 +108,5 @@ def test_shape_refuses_a_malformed_key() -> None:
         shape(3, (0x00100010,))
     with pytest.raises((ValueError, TypeError)):
         shape(2, (("not a tag", ()),))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        shape(2, (0x00100020, 0x00100020))  # a tag twice: one value would be unreachable
