@@ -169,14 +169,14 @@ class ResponseEncoder:
         out: list[_Compiled] = []
         for step in steps:
             kind = step[0]
-            if kind == ELEMENT:
-                _, tag, head, pack, pad, swap, long_ok, _vr = step
+            if kind in (ELEMENT, PREGNANCY):
+                _, tag, head, pack, pad, swap, long_ok, vr = step
                 place = where.get(tag)  # type: ignore[call-overload]
-                number = place // width if place.__class__ is int else -1
-                out.append((ELEMENT, head, pack, pad, swap, long_ok, number))
-            elif kind == PREGNANCY:
-                _, _tag, head, pack, pad, swap, long_ok, vr = step
-                out.append((PREGNANCY, head, pack, pad, swap, long_ok, vr))
+                # ELEMENT: the value's index in the offsets (-1: none); PREGNANCY: its VR
+                source = (
+                    vr if kind == PREGNANCY else place // width if place.__class__ is int else -1
+                )
+                out.append((kind, head, pack, pad, swap, long_ok, source))
             elif kind == SEQUENCE:
                 _, tag, head, pack, sub, echo = step
                 place = where.get(tag)  # type: ignore[call-overload]
@@ -202,10 +202,13 @@ class ResponseEncoder:
         item_head, item_len = self._item_head, self._item_len
         for step in program:
             kind = step[0]
-            if kind == ELEMENT:
-                _, head, pack, pad, swap, long_ok, number = step
-                at: int = number  # type: ignore[assignment]  # into offsets, -1: no such value
-                value = b"" if at < 0 else blob[offsets[at] : offsets[at + 1]]
+            if kind in (ELEMENT, PREGNANCY):
+                _, head, pack, pad, swap, long_ok, source = step
+                if kind == PREGNANCY:
+                    value = pregnancy_value(source, entry)  # type: ignore[arg-type]
+                else:
+                    at: int = source  # type: ignore[assignment]  # into offsets, -1: no value
+                    value = b"" if at < 0 else blob[offsets[at] : offsets[at + 1]]
                 if len(value) & 1:
                     value += pad  # type: ignore[operator]
                 elif swap and len(value) == 2:
@@ -227,14 +230,6 @@ class ResponseEncoder:
                 else:
                     items = echo  # type: ignore[assignment]
                 parts.append(head + pack(len(items)) + items)  # type: ignore[operator]
-            elif kind == PREGNANCY:
-                _, head, pack, pad, swap, long_ok, vr = step
-                value = pregnancy_value(vr, entry)  # type: ignore[arg-type]
-                if len(value) & 1:
-                    value += pad  # type: ignore[operator]
-                elif swap and len(value) == 2:
-                    value = value[::-1]
-                parts.append(head + pack(len(value)) + value)  # type: ignore[operator]
             else:
                 parts.append(step[1])  # type: ignore[arg-type]
         return True
