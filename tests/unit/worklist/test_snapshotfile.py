@@ -70,6 +70,14 @@ def _parsed(store: WorklistStore) -> int:
     return area.parsed
 
 
+def _saved(root: Path, cache: Path) -> WorklistStore:
+    """A store that loaded ``root`` and wrote its cache file."""
+    store = _store(root, cache)
+    store.load_all()
+    store.save_cache()
+    return store
+
+
 def _cached_run(root: Path, cache: Path) -> WorklistStore:
     first = _store(root, cache)
     first.load_all()
@@ -133,9 +141,7 @@ def test_changes_while_stopped_are_seen(tmp_path: Path, settled: None) -> None:
     root = tmp_path / "data"
     directory = make_area(root, AREA, _entries(10))
     cache = tmp_path / "cache"
-    first = _store(root, cache)
-    first.load_all()
-    first.save_cache()
+    _saved(root, cache)
     same_size = directory / "e001.wl"
     before = same_size.stat()
     data = same_size.read_bytes()
@@ -162,9 +168,7 @@ def test_unusable_files_are_logged_again_after_a_restart(
     root = tmp_path / "data"
     make_area(root, AREA, {"good.wl": complete_entry(), "bad.wl": b"not DICOM at all"})
     cache = tmp_path / "cache"
-    first = _store(root, cache)
-    first.load_all()
-    first.save_cache()
+    _saved(root, cache)
     caplog.clear()
     second = _store(root, cache)
     second.load_all()
@@ -235,9 +239,7 @@ def test_unusable_cache_file_logged_and_everything_parsed(
     root = tmp_path / "data"
     make_area(root, AREA, _entries(8))
     cache = tmp_path / "cache"
-    first = _store(root, cache)
-    first.load_all()
-    first.save_cache()
+    _saved(root, cache)
     damage(cache)
     caplog.clear()
     second = _store(root, cache)
@@ -268,9 +270,7 @@ def test_area_directory_replaced(
     root = tmp_path / "data"
     directory = make_area(root, AREA, _entries(4))
     cache = tmp_path / "cache"
-    first = _store(root, cache)
-    first.load_all()
-    first.save_cache()
+    _saved(root, cache)
     os.rename(directory, root / "old")
     make_area(root, AREA, {"e000.wl": complete_entry(PatientID="REPLACED")})
     second = _store(root, cache)
@@ -300,9 +300,7 @@ def test_an_entry_that_does_not_fit_its_shape_is_not_used(
     root = tmp_path / "data"
     make_area(root, AREA, _entries(4))
     cache = tmp_path / "cache"
-    first = _store(root, cache)
-    first.load_all()
-    first.save_cache()
+    first = _saved(root, cache)
     identity = first.identity()
     (state,) = snapshotfile.read(str(cache), identity)
     *head, shapes, files, index = state
