@@ -171,12 +171,16 @@ class SortedSlots:
         return chain.from_iterable(self._blocks)
 
     def __contains__(self, slot: object) -> bool:
-        if not isinstance(slot, int) or not self._blocks:
-            return False
-        b = min(bisect.bisect_left(self._ends, slot), len(self._blocks) - 1)
+        return isinstance(slot, int) and self._find(slot) is not None
+
+    def _find(self, slot: int) -> tuple[int, int] | None:
+        """(block, offset) of ``slot``, or None when it is not held."""
+        b = bisect.bisect_left(self._ends, slot)
+        if b == len(self._blocks):
+            return None
         block = self._blocks[b]
         at = bisect.bisect_left(block, slot)
-        return at < len(block) and block[at] == slot
+        return (b, at) if at < len(block) and block[at] == slot else None
 
     def tobytes(self) -> bytes:
         """The slots (in slot order) as the bytes of one ``array('I')``."""
@@ -203,13 +207,11 @@ class SortedSlots:
 
     def remove(self, slot: int) -> bool:
         """Remove ``slot``; False if it is not held."""
-        b = bisect.bisect_left(self._ends, slot)
-        if b == len(self._blocks):
+        found = self._find(slot)
+        if found is None:
             return False
+        b, at = found
         block = self._blocks[b]
-        at = bisect.bisect_left(block, slot)
-        if at == len(block) or block[at] != slot:
-            return False
         del block[at]
         self._len -= 1
         if not block:
